@@ -1,0 +1,109 @@
+"""Checks at the API boundary: every kernel trusts what these functions return.
+
+Numba does not bounds-check, so a label of 10 with 10 classes, or a row of the
+wrong length, would read or write outside an array. Each function raises a
+``ValueError`` that says what is wrong, and converts what can be converted
+(other numeric dtypes, non-contiguous layouts) instead of rejecting it.
+"""
+import numbers
+
+import numpy as np
+
+from .kernels._config import RELU, SIGMOID
+from .kernels.validate import all_finite, label_range
+
+ACTIVATIONS = {"sigmoid": SIGMOID, "relu": RELU}
+DTYPES = (np.float64, np.float32)
+
+
+def check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    return ACTIVATIONS[activation]
+
+
+def check_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype).type
+    except TypeError:
+        dtype = None
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be np.float64 or np.float32, got {dtype!r}")
+    return dtype
+
+
+def check_positive_int(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_learning_rate(learning_rate):
+    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(learning_rate, numbers.Real) \
+            or not np.isfinite(learning_rate) or learning_rate < 0:
+        raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
+    return float(learning_rate)
+
+
+def check_features(X, num_features, dtype, name="X", allow_1d=False):
+    """Return ``X`` as a C-contiguous 2-D array of ``dtype`` with ``num_features`` columns.
+
+    A 1-D ``X`` (one example) is accepted when ``allow_1d``; it comes back as one row.
+    """
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if X.ndim == 1 and allow_1d:
+        X = X.reshape(1, -1)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_examples, n_features), got shape {X.shape}")
+    if X.shape[1] != num_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, the model expects {num_features}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if X.size and not all_finite(X):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return X
+
+
+def check_labels(y, num_classes, num_examples=None, name="y"):
+    """Return ``y`` as a C-contiguous int64 vector of class indices in ``[0, num_classes)``."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class labels, got shape {y.shape}")
+    if num_examples is not None and y.shape[0] != num_examples:
+        raise ValueError(f"X has {num_examples} examples but {name} has {y.shape[0]} labels")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise ValueError(f"{name} must hold integer class labels, got non-integer values")
+    elif y.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    if y.size:
+        lo, hi = label_range(y)
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"{name} holds labels in [{lo}, {hi}]; they must lie in "
+                             f"[0, {num_classes}) for a model with {num_classes} classes")
+    return y
+
+
+def check_parameters(model):
+    """Return the model's ``(weight_h, bias_h, weight_out, bias_out)`` in its dtype, C-contiguous.
+
+    Arrays the user assigned in another dtype or layout are converted and put back
+    on the model, so that kernels updating them in place update the model.
+    """
+    num_hidden, num_features = np.shape(model.weight_h)
+    expected = {"weight_h": (num_hidden, num_features), "bias_h": (num_hidden,),
+                "weight_out": (model.num_classes, num_hidden), "bias_out": (model.num_classes,)}
+    params = []
+    for name, shape in expected.items():
+        value = getattr(model, name)
+        if np.shape(value) != shape:
+            raise ValueError(f"model.{name} has shape {np.shape(value)}, expected {shape}")
+        params.append(np.ascontiguousarray(value, dtype=getattr(model, "dtype", np.float64)))
+    for name, array in zip(expected, params):
+        if getattr(model, name) is not array:
+            setattr(model, name, array)
+    return tuple(params)

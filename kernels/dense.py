@@ -1,0 +1,236 @@
+"""Dense layers: the register-blocked product ``A @ B.T`` and the fused forward/backward.
+
+Every matrix product of the MLP is written as ``A @ B.T`` with both operands
+contiguous along the reduction axis, so that the innermost loop is a dot product
+that LLVM vectorises with independent accumulators:
+
+* forward  ``z_h[n, h]   = sum_f x[n, f] * w_h[h, f]``        A = x,       B = w_h
+* backward ``d_w_h[h, f] = sum_n delta_h[n, h] * x[n, f]``    A = delta_h.T, B = x.T
+
+The blocked path computes a 4 x 4 tile of the output per pass over the reduction
+axis (16 accumulators, 8 loads per 16 multiply-adds). Tiles start at multiples of
+4 of the caller's range; leftovers take 1 x 4, 4 x 1 and 1 x 1 paths. Callers that
+split work between threads cut at multiples of 4, so every output element takes
+the same path, hence gets the same bits, at any thread count.
+"""
+import math
+
+import numba
+
+from ._config import RELU, jit
+
+
+@jit
+def sigmoid(z, one):
+    """``1 / (1 + exp(-z))`` in the type of ``one`` (keeps float32 in float32)."""
+    return one / (one + math.exp(-z))
+
+
+@jit
+def activate(z, activation, one):
+    if activation == RELU:
+        return z if z > 0 else z * 0  # z * 0: a zero of z's type (the chapter's np.maximum(0, z))
+    return sigmoid(z, one)
+
+
+@jit
+def activation_derivative(a, activation, one):
+    """Derivative in terms of the activation's output ``a`` (chapter: ``a * (1 - a)``, ``a > 0``)."""
+    if activation == RELU:
+        return one if a > 0 else one * 0
+    return a * (one - a)
+
+
+@jit
+def _store(C, i, k, acc, update, alpha):
+    # update=False: C = acc;  update=True: C -= alpha * acc (the SGD step on a gradient tile)
+    if update:
+        C[i, k] -= alpha * acc
+    else:
+        C[i, k] = acc
+
+
+@jit
+def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
+    """``C[m0:m1, n0:n1] = A[m0:m1] @ B[n0:n1].T``, or ``-= alpha * (...)`` when ``update``.
+
+    A (M, K), B (N, K), C (M, N), all C-contiguous. ``m0`` and ``n0`` should be
+    multiples of 4 for thread-count-independent results (see module docstring).
+    """
+    K = A.shape[1]
+    zero = C.dtype.type(0)
+    m4 = m0 + (m1 - m0) // 4 * 4
+    n4 = n0 + (n1 - n0) // 4 * 4
+    for k in range(n0, n4, 4):  # a 4-row panel of B stays in L1 while A streams past it
+        for i in range(m0, m4, 4):
+            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
+            c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
+            for r in range(K):
+                a0 = A[i, r]
+                a1 = A[i + 1, r]
+                a2 = A[i + 2, r]
+                a3 = A[i + 3, r]
+                b0 = B[k, r]
+                b1 = B[k + 1, r]
+                b2 = B[k + 2, r]
+                b3 = B[k + 3, r]
+                c00 += a0 * b0
+                c01 += a0 * b1
+                c02 += a0 * b2
+                c03 += a0 * b3
+                c10 += a1 * b0
+                c11 += a1 * b1
+                c12 += a1 * b2
+                c13 += a1 * b3
+                c20 += a2 * b0
+                c21 += a2 * b1
+                c22 += a2 * b2
+                c23 += a2 * b3
+                c30 += a3 * b0
+                c31 += a3 * b1
+                c32 += a3 * b2
+                c33 += a3 * b3
+            _store(C, i, k, c00, update, alpha)
+            _store(C, i, k + 1, c01, update, alpha)
+            _store(C, i, k + 2, c02, update, alpha)
+            _store(C, i, k + 3, c03, update, alpha)
+            _store(C, i + 1, k, c10, update, alpha)
+            _store(C, i + 1, k + 1, c11, update, alpha)
+            _store(C, i + 1, k + 2, c12, update, alpha)
+            _store(C, i + 1, k + 3, c13, update, alpha)
+            _store(C, i + 2, k, c20, update, alpha)
+            _store(C, i + 2, k + 1, c21, update, alpha)
+            _store(C, i + 2, k + 2, c22, update, alpha)
+            _store(C, i + 2, k + 3, c23, update, alpha)
+            _store(C, i + 3, k, c30, update, alpha)
+            _store(C, i + 3, k + 1, c31, update, alpha)
+            _store(C, i + 3, k + 2, c32, update, alpha)
+            _store(C, i + 3, k + 3, c33, update, alpha)
+        for i in range(m4, m1):  # leftover rows of A against the 4-row panel of B
+            c0 = c1 = c2 = c3 = zero
+            for r in range(K):
+                a = A[i, r]
+                c0 += a * B[k, r]
+                c1 += a * B[k + 1, r]
+                c2 += a * B[k + 2, r]
+                c3 += a * B[k + 3, r]
+            _store(C, i, k, c0, update, alpha)
+            _store(C, i, k + 1, c1, update, alpha)
+            _store(C, i, k + 2, c2, update, alpha)
+            _store(C, i, k + 3, c3, update, alpha)
+    for k in range(n4, n1):  # leftover rows of B
+        for i in range(m0, m4, 4):
+            c0 = c1 = c2 = c3 = zero
+            for r in range(K):
+                b = B[k, r]
+                c0 += A[i, r] * b
+                c1 += A[i + 1, r] * b
+                c2 += A[i + 2, r] * b
+                c3 += A[i + 3, r] * b
+            _store(C, i, k, c0, update, alpha)
+            _store(C, i + 1, k, c1, update, alpha)
+            _store(C, i + 2, k, c2, update, alpha)
+            _store(C, i + 3, k, c3, update, alpha)
+        for i in range(m4, m1):
+            c = zero
+            for r in range(K):
+                c += A[i, r] * B[k, r]
+            _store(C, i, k, c, update, alpha)
+
+
+@jit
+def chunk(n, num_chunks, c):
+    """Bounds of chunk ``c`` of ``range(n)`` cut into ``num_chunks`` pieces at multiples of 4."""
+    size = ((n + 3) // 4 + num_chunks - 1) // num_chunks * 4
+    return min(c * size, n), min((c + 1) * size, n)
+
+
+@jit
+def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1):
+    """Forward pass of rows ``n0:n1``: ``a_h = act(x @ w_h.T + b_h)``, ``a_out = sigmoid(a_h @ w_out.T + b_out)``.
+
+    x (N, F), weight_h (H, F), weight_out (C, H); a_h (N, H) and a_out (N, C) are outputs.
+    """
+    one = a_h.dtype.type(1)
+    gemm_nt(x, weight_h, a_h, n0, n1, 0, weight_h.shape[0], False, one)
+    for n in range(n0, n1):
+        for h in range(a_h.shape[1]):
+            a_h[n, h] = activate(a_h[n, h] + bias_h[h], activation, one)
+    gemm_nt(a_h, weight_out, a_out, n0, n1, 0, weight_out.shape[0], False, one)
+    for n in range(n0, n1):
+        for c in range(a_out.shape[1]):
+            a_out[n, c] = sigmoid(a_out[n, c] + bias_out[c], one)
+
+
+@jit(parallel=True)
+def forward(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, num_chunks):
+    """Forward pass of every row of ``x``, rows split between threads."""
+    for c in numba.prange(num_chunks):
+        n0, n1 = chunk(x.shape[0], num_chunks, c)
+        forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
+
+
+@jit
+def output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, delta_h_t, n0, n1):
+    """Deltas of rows ``n0:n1``, stored transposed for the weight-gradient products.
+
+    ``delta_out = 2 (a_out - onehot(y)) / N * a_out (1 - a_out)``   -> delta_out_t (C, N)
+    ``delta_h   = (delta_out @ w_out) * act'(a_h)``                 -> delta_h_t (H, N)
+    The one-hot matrix is never built; the operation order is the chapter's.
+    """
+    one = a_out.dtype.type(1)
+    two = a_out.dtype.type(2)
+    num_rows = a_out.dtype.type(a_out.shape[0])
+    num_classes, num_hidden = weight_out.shape
+    for n in range(n0, n1):
+        for c in range(num_classes):
+            a = a_out[n, c]
+            target = one if y[n] == c else one * 0
+            delta_out_t[c, n] = two * (a - target) / num_rows * (a * (one - a))
+        for h in range(num_hidden):
+            d = one * 0
+            for c in range(num_classes):
+                d += delta_out_t[c, n] * weight_out[c, h]
+            delta_h_t[h, n] = d * activation_derivative(a_h[n, h], activation, one)
+
+
+@jit
+def sum_rows(delta_t, out):
+    """``out[j] = sum_n delta_t[j, n]``: the bias gradients, in a fixed order."""
+    for j in range(delta_t.shape[0]):
+        s = out.dtype.type(0)
+        for n in range(delta_t.shape[1]):
+            s += delta_t[j, n]
+        out[j] = s
+
+
+@jit
+def transpose_rows(a, a_t, n0, n1):
+    """``a_t[:, n] = a[n, :]`` for rows ``n0:n1``, in 8-row tiles so each write fills a cache line."""
+    for t0 in range(n0, n1, 8):
+        t1 = min(t0 + 8, n1)
+        for j in range(a.shape[1]):
+            for n in range(t0, t1):
+                a_t[j, n] = a[n, j]
+
+
+@jit(parallel=True)
+def backward(x, a_h, a_out, y, weight_out, activation, delta_out_t, delta_h_t, a_h_t, x_t,
+             d_w_out, d_b_out, d_w_h, d_b_h, num_chunks):
+    """The chapter's four gradients, written into ``d_w_out, d_b_out, d_w_h, d_b_h``.
+
+    Workspaces: delta_out_t (C, N), delta_h_t (H, N), a_h_t (H, N), x_t (F, N).
+    """
+    num_rows = x.shape[0]
+    for c in numba.prange(num_chunks):
+        n0, n1 = chunk(num_rows, num_chunks, c)
+        output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, delta_h_t, n0, n1)
+        transpose_rows(a_h, a_h_t, n0, n1)
+        transpose_rows(x, x_t, n0, n1)
+    one = d_w_h.dtype.type(1)
+    gemm_nt(delta_out_t, a_h_t, d_w_out, 0, d_w_out.shape[0], 0, d_w_out.shape[1], False, one)
+    sum_rows(delta_out_t, d_b_out)
+    sum_rows(delta_h_t, d_b_h)
+    for c in numba.prange(num_chunks):
+        h0, h1 = chunk(d_w_h.shape[0], num_chunks, c)
+        gemm_nt(delta_h_t, x_t, d_w_h, h0, h1, 0, d_w_h.shape[1], False, one)

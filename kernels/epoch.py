@@ -1,0 +1,90 @@
+"""Fused loops: one compiled call trains a whole epoch, one evaluates a whole data set.
+
+Neither allocates: the caller passes the workspaces (see ``fastmlp._workspace``).
+"""
+import numba
+
+from ._config import jit
+from .loss import row_sse_argmax
+from .dense import chunk, forward_rows, gemm_nt, output_deltas, sum_rows, transpose_rows
+from .shuffle import gather_rows
+
+
+@jit(parallel=True)
+def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rate, activation,
+                weight_h, bias_h, weight_out, bias_out,
+                xb, x_t, yb, a_h, a_out, a_h_t, delta_out_t, delta_h_t, d_w_out, d_b_out, d_b_h,
+                num_chunks):
+    """SGD steps ``first_step:last_step`` over the minibatches ``order[s*B:(s+1)*B]``.
+
+    A whole epoch is ``0:len(order) // B`` (the chapter drops the last partial batch);
+    a caller may run it in pieces (a progress bar) with the same result.
+    Each step: the chapter's forward, backward and update, with its arithmetic.
+    Workspaces (B = minibatch_size): xb (B, F), x_t (F, B), yb (B,), a_h (B, H),
+    a_out (B, C), a_h_t (H, B), delta_out_t (C, B), delta_h_t (H, B),
+    d_w_out (C, H), d_b_out (C,), d_b_h (H,). Two parallel regions per step:
+    rows (gather, forward, deltas), then hidden units (the w_h update), each cut
+    into ``num_chunks`` pieces (the thread count; results do not depend on it).
+    """
+    num_features = X.shape[1]
+    num_hidden = weight_h.shape[0]
+    lr = weight_h.dtype.type(learning_rate)
+    for step in range(first_step, last_step):
+        rows = order[step * minibatch_size:(step + 1) * minibatch_size]
+        for c in numba.prange(num_chunks):
+            n0, n1 = chunk(minibatch_size, num_chunks, c)
+            gather_rows(X, y, rows, xb, yb, n0, n1)
+            forward_rows(xb, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
+            output_deltas(a_h, a_out, yb, weight_out, activation, delta_out_t, delta_h_t, n0, n1)
+            transpose_rows(a_h, a_h_t, n0, n1)
+            transpose_rows(xb, x_t, n0, n1)
+        # [C, B] @ [H, B].T -> d_w_out [C, H]; small, one thread
+        gemm_nt(delta_out_t, a_h_t, d_w_out, 0, d_w_out.shape[0], 0, num_hidden, False, lr)
+        sum_rows(delta_out_t, d_b_out)
+        sum_rows(delta_h_t, d_b_h)
+        # w_h -= lr * ([H, B] @ [F, B].T), each thread owning a slice of hidden units
+        for c in numba.prange(num_chunks):
+            h0, h1 = chunk(num_hidden, num_chunks, c)
+            gemm_nt(delta_h_t, x_t, weight_h, h0, h1, 0, num_features, True, lr)
+        for h in range(num_hidden):
+            bias_h[h] -= lr * d_b_h[h]
+        for k in range(weight_out.shape[0]):
+            for h in range(num_hidden):
+                weight_out[k, h] -= lr * d_w_out[k, h]
+            bias_out[k] -= lr * d_b_out[k]
+
+
+@jit(parallel=True)
+def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
+             a_h, a_out, block_sse, block_correct):
+    num_chunks = a_h.shape[0]
+    """Squared error and correct predictions of the rows of ``X`` where ``include`` is set.
+
+    Rows are taken in blocks of ``a_h.shape[1]`` (a multiple of 4); each block's
+    sums go to ``block_sse[b]`` / ``block_correct[b]``, so the caller's total has a
+    fixed order at any thread count. Workspaces: a_h (T, block, H), a_out
+    (T, block, C), one slice per chunk of blocks (T = the thread count). No one-hot matrix.
+    """
+    block = a_h.shape[1]
+    num_rows = X.shape[0]
+    num_blocks = (num_rows + block - 1) // block
+    for c in numba.prange(num_chunks):
+        b0 = num_blocks * c // num_chunks
+        b1 = num_blocks * (c + 1) // num_chunks
+        a_h_c = a_h[c]
+        a_out_c = a_out[c]
+        for b in range(b0, b1):
+            r0 = b * block
+            r1 = min(r0 + block, num_rows)
+            forward_rows(X[r0:r1], weight_h, bias_h, weight_out, bias_out, activation,
+                         a_h_c, a_out_c, 0, r1 - r0)
+            sse = 0.0
+            correct = 0
+            for n in range(r1 - r0):
+                if include[r0 + n]:
+                    label = y[r0 + n]
+                    row_sse, best = row_sse_argmax(a_out_c, n, label)
+                    sse += row_sse
+                    correct += best == label
+            block_sse[b] = sse
+            block_correct[b] = correct
