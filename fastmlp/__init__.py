@@ -4,10 +4,12 @@ The names below are the chapter's (see :mod:`fastmlp.reference` for its pure-Num
 code): replace the chapter's definitions with ``from fastmlp import ...`` and its
 notebook runs unchanged, printing the same numbers, sooner.
 """
-from .model import (NeuralNetMLP, accuracy, compute_mse_and_acc, int_to_onehot,
-                    minibatch_generator, mse_loss, sigmoid, train)
+from .model import (InitializeModel, NeuralNetMLP, NeuralNetMLP_ReLU, accuracy,
+                    compute_mse_and_acc, int_to_onehot, minibatch_generator, mse_loss, relu,
+                    sigmoid, train)
 from .threads import set_num_threads
 
-__all__ = ["NeuralNetMLP", "accuracy", "compute_mse_and_acc", "int_to_onehot",
-           "minibatch_generator", "mse_loss", "set_num_threads", "sigmoid", "train"]
+__all__ = ["InitializeModel", "NeuralNetMLP", "NeuralNetMLP_ReLU", "accuracy",
+           "compute_mse_and_acc", "int_to_onehot", "minibatch_generator", "mse_loss", "relu",
+           "set_num_threads", "sigmoid", "train"]
 __version__ = "0.1.0"

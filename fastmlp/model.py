@@ -15,7 +15,9 @@ from ._validation import (check_activation, check_dtype, check_features, check_l
 from .kernels import dense, epoch, loss, onehot, shuffle
 
 # The chapter's plain-NumPy helpers need no kernel: one vectorised expression each.
+InitializeModel = reference.InitializeModel
 sigmoid = reference.sigmoid
+relu = reference.relu
 accuracy = reference.accuracy
 
 EVAL_BLOCK = 64  # rows per block in the fused evaluation; a multiple of 4 (see kernels.dense)
@@ -93,6 +95,14 @@ class NeuralNetMLP(reference.NeuralNetMLP):
                        np.empty((num_hidden, n), dtype), np.empty((num_features, n), dtype),
                        *grads, numba.get_num_threads())
         return grads
+
+
+class NeuralNetMLP_ReLU(NeuralNetMLP):
+    """The chapter's exercise model: :class:`NeuralNetMLP` with a ReLU hidden layer."""
+
+    def __init__(self, num_features, num_hidden, num_classes, random_seed=123,
+                 dtype=np.float64):
+        super().__init__(num_features, num_hidden, num_classes, random_seed, "relu", dtype)
 
 
 def int_to_onehot(y, num_labels):

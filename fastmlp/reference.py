@@ -111,6 +111,13 @@ class NeuralNetMLP(InitializeModel):
                 d_loss__d_w_h, d_loss__d_b_h)
 
 
+class NeuralNetMLP_ReLU(NeuralNetMLP):
+    """The chapter's exercise model: :class:`NeuralNetMLP` with a ReLU hidden layer."""
+
+    def __init__(self, num_features, num_hidden, num_classes, random_seed=123):
+        super().__init__(num_features, num_hidden, num_classes, random_seed, activation="relu")
+
+
 def minibatch_generator(X, y, minibatch_size):
     indices = np.arange(X.shape[0])
     np.random.shuffle(indices)

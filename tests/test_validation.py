@@ -1,0 +1,119 @@
+"""Bad input raises a ValueError that says what is wrong, before any kernel runs."""
+import numpy as np
+import pytest
+
+import fastmlp
+from tests.conftest import quiet
+
+WEIGHTS = ("weight_h", "bias_h", "weight_out", "bias_out")
+
+
+@pytest.fixture
+def model():
+    return quiet(fastmlp.NeuralNetMLP, 20, 8, 4)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.uniform(-1, 1, (300, 20)), rng.integers(0, 4, 300)
+
+
+def snapshot(model):
+    return [getattr(model, name).copy() for name in WEIGHTS]
+
+
+def bad_cases(X, y):
+    """(description, X_train, y_train, X_valid, y_valid, kwargs, message fragment)."""
+    nan_X = X.copy()
+    nan_X[5, 3] = np.nan
+    inf_X = X.copy()
+    inf_X[0, 0] = -np.inf
+    yield "label = num_classes", X, np.where(np.arange(300) == 7, 4, y), X, y, {}, r"\[0, 4\)"
+    yield "negative label", X, np.where(np.arange(300) == 7, -1, y), X, y, {}, r"\[0, 4\)"
+    yield "bad valid label", X, y, X, np.full(300, 9), {}, "y_valid"
+    yield "fractional labels", X, y + 0.5, X, y, {}, "integer"
+    yield "string labels", X, y.astype(str), X, y, {}, "integer"
+    yield "2-D labels", X, y[:, None], X, y, {}, "1-D"
+    yield "feature count", X[:, :19], y, X, y, {}, "19 features"
+    yield "valid feature count", X, y, X[:, :5], y, {}, "5 features"
+    yield "NaN in X", nan_X, y, X, y, {}, "NaN"
+    yield "infinity in X_valid", X, y, inf_X, y, {}, "NaN or infinity"
+    yield "length mismatch", X, y[:-1], X, y, {}, "299 labels"
+    yield "minibatch_size 0", X, y, X, y, {"minibatch_size": 0}, "minibatch_size"
+    yield "minibatch_size float", X, y, X, y, {"minibatch_size": 2.5}, "minibatch_size"
+    yield "minibatch larger than data", X, y, X, y, {"minibatch_size": 301}, "fewer than one"
+    yield "negative learning rate", X, y, X, y, {"learning_rate": -0.1}, "learning_rate"
+    yield "NaN learning rate", X, y, X, y, {"learning_rate": np.nan}, "learning_rate"
+    yield "negative epochs", X, y, X, y, {"num_epochs": -1}, "num_epochs"
+    yield "complex X", X.astype(complex), y, X, y, {}, "real numbers"
+    yield "3-D X", X[None], y, X, y, {}, "2-D"
+
+
+@pytest.mark.parametrize("case", range(19))
+def test_train_rejects_bad_input_and_leaves_weights_alone(model, data, case):
+    description, X_train, y_train, X_valid, y_valid, kwargs, message = \
+        list(bad_cases(*data))[case]
+    before = snapshot(model)
+    kwargs = {"num_epochs": 1, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        fastmlp.train(model, X_train, y_train, X_valid, y_valid, **kwargs)
+    for name, old in zip(WEIGHTS, before):
+        np.testing.assert_array_equal(getattr(model, name), old, err_msg=description)
+
+
+def test_unknown_activation_and_dtype():
+    with pytest.raises(ValueError, match="activation"):
+        fastmlp.NeuralNetMLP(4, 3, 2, activation="tanh")
+    with pytest.raises(ValueError, match="dtype"):
+        fastmlp.NeuralNetMLP(4, 3, 2, dtype=np.int32)
+    with pytest.raises(ValueError, match="num_hidden"):
+        fastmlp.NeuralNetMLP(4, 0, 2)
+
+
+def test_forward_backward_and_helpers_validate(model, data):
+    X, y = data
+    with pytest.raises(ValueError, match="features"):
+        model.forward(X[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        model.forward(np.full((2, 20), np.nan))
+    a_h, a_out = model.forward(X)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        model.backward(X, a_h, a_out, np.full(300, 4))
+    with pytest.raises(ValueError, match="rows"):
+        model.backward(X, a_h[:10], a_out, y)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        fastmlp.int_to_onehot(np.array([0, 3]), 3)
+    with pytest.raises(ValueError, match="num_labels"):
+        fastmlp.compute_mse_and_acc(model, X, y)  # 4 classes, num_labels defaults to 10
+    with pytest.raises(ValueError, match="fewer than one"):
+        fastmlp.compute_mse_and_acc(model, X[:50], y[:50], num_labels=4)
+    with pytest.raises(ValueError, match="minibatch_size"):
+        next(fastmlp.minibatch_generator(X, y, 0))
+
+
+def test_other_layouts_and_dtypes_are_converted(model, data):
+    X, y = data
+    wide = np.zeros((300, 40))
+    wide[:, ::2] = X
+    strided = wide[:, ::2]  # non-contiguous view
+    want = model.forward(X)[1]
+    np.testing.assert_array_equal(model.forward(strided)[1], want)
+    np.testing.assert_array_equal(model.forward(np.asfortranarray(X))[1], want)
+    np.testing.assert_allclose(model.forward(X.astype(np.float32))[1],
+                               model.forward(X.astype(np.float32).astype(np.float64))[1])
+    assert model.forward((X > 0).astype(np.int8))[1].dtype == np.float64
+    a_h, a_out = model.forward(X)
+    np.testing.assert_array_equal(model.backward(X, a_h, a_out, y.astype(np.uint8))[2],
+                                  model.backward(X, a_h, a_out, y)[2])
+    # weights a user assigned in another dtype and layout are converted, not rejected
+    model.weight_h = np.asfortranarray(model.weight_h.astype(np.float32))
+    a_h, a_out = model.forward(X)
+    assert model.weight_h.dtype == np.float64 and model.weight_h.flags.c_contiguous
+
+
+def test_weights_of_the_wrong_shape_are_rejected(model, data):
+    X, y = data
+    model.weight_out = np.zeros((3, 8))
+    with pytest.raises(ValueError, match="weight_out"):
+        model.forward(X)
