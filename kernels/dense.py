@@ -140,9 +140,13 @@ def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
 
 @jit
 def chunk(n, num_chunks, c):
-    """Bounds of chunk ``c`` of ``range(n)`` cut into ``num_chunks`` pieces at multiples of 4."""
-    size = ((n + 3) // 4 + num_chunks - 1) // num_chunks * 4
-    return min(c * size, n), min((c + 1) * size, n)
+    """Bounds of chunk ``c`` of ``range(n)`` cut into ``num_chunks`` pieces at multiples of 4.
+
+    The ``ceil(n / 4)`` tiles are dealt out evenly (chunks differ by at most one tile).
+    """
+    num_tiles = (n + 3) // 4
+    return (min(num_tiles * c // num_chunks * 4, n),
+            min(num_tiles * (c + 1) // num_chunks * 4, n))
 
 
 @jit
