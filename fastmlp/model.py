@@ -13,6 +13,8 @@ from ._random import global_mt19937
 from ._validation import (check_activation, check_dtype, check_features, check_labels,
                           check_learning_rate, check_parameters, check_positive_int)
 from .kernels import dense, epoch, loss, onehot, shuffle
+from .persistence import load_model, save_model
+from .predict import predict_labels
 
 # The chapter's plain-NumPy helpers need no kernel: one vectorised expression each.
 InitializeModel = reference.InitializeModel
@@ -95,6 +97,22 @@ class NeuralNetMLP(reference.NeuralNetMLP):
                        np.empty((num_hidden, n), dtype), np.empty((num_features, n), dtype),
                        *grads, numba.get_num_threads())
         return grads
+
+    def predict(self, X):
+        """The label (int) of one image, or the labels (array) of a batch.
+
+        See :func:`fastmlp.predict.predict_labels` for the shapes accepted.
+        """
+        return predict_labels(self, X)
+
+    def save(self, path):
+        """Write the model to ``path`` (an ``.npz`` file; see :mod:`fastmlp.persistence`)."""
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """A model saved with :meth:`save`, built without printing or drawing weights."""
+        return load_model(path, cls)
 
 
 class NeuralNetMLP_ReLU(NeuralNetMLP):

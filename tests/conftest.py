@@ -4,6 +4,7 @@ import io
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
@@ -45,3 +46,12 @@ def small_data():
     X = rng.uniform(-1, 1, size=(2150, 784))
     y = rng.integers(0, 10, size=2150)
     return X[:1800], y[:1800], X[1800:], y[1800:]
+
+
+@pytest.fixture
+def one_numba_thread():
+    """Run the kernels on one thread: tiny problems then wait on no barrier on a busy machine."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
