@@ -5,7 +5,6 @@ result: the chapter's code runs unchanged on either. Each function validates
 and converts its inputs (:mod:`fastmlp._validation`), then hands preallocated
 arrays to a kernel in :mod:`fastmlp.kernels`.
 """
-import numba
 import numpy as np
 
 from . import reference
@@ -15,6 +14,7 @@ from ._validation import (check_activation, check_dtype, check_features, check_l
 from .kernels import dense, epoch, loss, onehot, shuffle
 from .persistence import load_model, save_model
 from .predict import predict_labels
+from .threads import threads_for
 
 # The chapter's plain-NumPy helpers need no kernel: one vectorised expression each.
 InitializeModel = reference.InitializeModel
@@ -70,8 +70,8 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         X = check_features(x, params[0].shape[1], self.dtype, name="x", allow_1d=True)
         a_h = np.empty((X.shape[0], params[0].shape[0]), self.dtype)
         a_out = np.empty((X.shape[0], self.num_classes), self.dtype)
-        dense.forward(X, *params, check_activation(self.activation), a_h, a_out,
-                      numba.get_num_threads())
+        with threads_for(a_h.size * X.shape[1]) as threads:
+            dense.forward(X, *params, check_activation(self.activation), a_h, a_out, threads)
         if np.ndim(x) == 1:
             return a_h[0], a_out[0]
         return a_h, a_out
@@ -92,10 +92,11 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         n, dtype = X.shape[0], self.dtype
         grads = (np.empty_like(weight_out), np.empty(self.num_classes, dtype),
                  np.empty_like(weight_h), np.empty(num_hidden, dtype))
-        dense.backward(X, a_h, a_out, y, weight_out, check_activation(self.activation),
-                       np.empty((self.num_classes, n), dtype), np.empty((num_hidden, n), dtype),
-                       np.empty((num_hidden, n), dtype), np.empty((num_features, n), dtype),
-                       *grads, numba.get_num_threads())
+        with threads_for(n * weight_h.size) as threads:
+            dense.backward(X, a_h, a_out, y, weight_out, check_activation(self.activation),
+                           np.empty((self.num_classes, n), dtype),
+                           np.empty((num_hidden, n), dtype), np.empty((num_hidden, n), dtype),
+                           np.empty((num_features, n), dtype), *grads, threads)
         return grads
 
     def predict(self, X):
@@ -232,6 +233,14 @@ class EpochTrainer:
         self.num_examples = self.X.shape[0]
         self.num_steps = self.num_examples // self.minibatch_size
         self._workspace = _train_workspace(params, self.minibatch_size)
+        self._per_thread_rows = np.empty((0, params[0].shape[1]), self.dtype)
+
+    def _per_thread(self, num_threads):
+        """A (num_threads, num_features) workspace, reallocated only when the thread count grows."""
+        if self._per_thread_rows.shape[0] < num_threads:
+            self._per_thread_rows = np.empty((num_threads, self._per_thread_rows.shape[1]),
+                                             self.dtype)
+        return self._per_thread_rows[:num_threads]
 
     def check_data(self, X, y, x_name="X", y_name="y"):
         """``(X, y)`` validated against the model and converted to its dtype."""
@@ -241,9 +250,11 @@ class EpochTrainer:
     def run(self, order, first_step=0, last_step=None):
         """SGD steps ``first_step:last_step`` (default: all) over minibatches of ``order``."""
         last_step = self.num_steps if last_step is None else last_step
-        epoch.train_steps(self.X, self.y, order, first_step, last_step, self.minibatch_size,
-                          self.learning_rate, self.activation, *check_parameters(self.model),
-                          *self._workspace, numba.get_num_threads())
+        params = check_parameters(self.model)
+        with threads_for(self.minibatch_size * params[0].size) as threads:
+            epoch.train_steps(self.X, self.y, order, first_step, last_step,
+                              self.minibatch_size, self.learning_rate, self.activation, *params,
+                              *self._workspace, self._per_thread(threads))
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on validated ``X, y`` (draws its shuffle)."""
@@ -265,14 +276,14 @@ def _evaluate(params, activation, X, y, order, minibatch_size):
     include = np.zeros(X.shape[0], np.bool_)
     include[order[:num_used]] = True
     dtype = params[0].dtype
-    threads = numba.get_num_threads()
     num_blocks = -(-X.shape[0] // EVAL_BLOCK)
     block_sse = np.empty(num_blocks)
     block_correct = np.empty(num_blocks, np.int64)
-    epoch.evaluate(X, y, include, *params, activation,
-                   np.empty((threads, EVAL_BLOCK, params[0].shape[0]), dtype),
-                   np.empty((threads, EVAL_BLOCK, params[2].shape[0]), dtype),
-                   block_sse, block_correct)
+    with threads_for(X.size * params[0].shape[0]) as threads:
+        epoch.evaluate(X, y, include, *params, activation,
+                       np.empty((threads, EVAL_BLOCK, params[0].shape[0]), dtype),
+                       np.empty((threads, EVAL_BLOCK, params[2].shape[0]), dtype),
+                       block_sse, block_correct)
     mse = np.float64(block_sse.sum() / (num_used * params[2].shape[0]))
     return mse, block_correct.sum() / num_used
 

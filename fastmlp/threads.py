@@ -2,8 +2,11 @@
 
 The kernels run on Numba's threads (by default all cores, or ``NUMBA_NUM_THREADS``);
 NumPy's BLAS (the reference, scikit-learn) runs on its own (``OPENBLAS_NUM_THREADS``).
-fastmlp never changes either unless asked to here.
+fastmlp changes neither unless asked to (:func:`set_num_threads`); it only runs
+problems too small to share on one thread (:func:`threads_for`).
 """
+from contextlib import contextmanager
+
 import numba
 from threadpoolctl import threadpool_limits
 
@@ -14,3 +17,30 @@ def set_num_threads(n):
         raise ValueError(f"n must be an integer in [1, {numba.config.NUMBA_NUM_THREADS}], got {n!r}")
     numba.set_num_threads(n)
     threadpool_limits(limits=n)
+
+
+PARALLEL_MIN_WORK = 1_000_000
+"""Multiply-adds per parallel region below which a kernel call runs on one thread.
+
+A parallel region costs a few microseconds on an idle machine, and a scheduler
+time slice (milliseconds) when another process holds a core: a minibatch step of
+10 examples (0.4 M multiply-adds, ~15 us) gains nothing from a second thread and
+can lose 100x. The chapter's step (3.9 M) and every evaluation run in parallel.
+"""
+
+
+@contextmanager
+def threads_for(work):
+    """Run the enclosed kernel calls on one thread when ``work`` is below :data:`PARALLEL_MIN_WORK`.
+
+    Yields the thread count in effect (never more than the user's setting).
+    """
+    previous = numba.get_num_threads()
+    if work >= PARALLEL_MIN_WORK or previous == 1:
+        yield previous
+        return
+    numba.set_num_threads(1)
+    try:
+        yield 1
+    finally:
+        numba.set_num_threads(previous)

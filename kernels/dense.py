@@ -19,6 +19,8 @@ import numba
 
 from ._config import RELU, jit
 
+SMALL_BATCH = 8  # below this many examples the weight update uses sgd_rank_update
+
 
 @jit
 def sigmoid(z, one):
@@ -136,6 +138,26 @@ def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
             for r in range(K):
                 c += A[i, r] * B[k, r]
             _store(C, i, k, c, update, alpha)
+
+
+@jit
+def sgd_rank_update(delta_t, x, weight, learning_rate, g, h0, h1):
+    """``weight[h] -= lr * sum_n delta_t[h, n] * x[n]`` for rows ``h0:h1``, vectorised along ``x``'s rows.
+
+    The small-batch form of the weight update (fewer than ``SMALL_BATCH`` examples),
+    where a dot product over the batch would be too short to vectorise.
+    delta_t (H, N), x (N, F), weight (H, F), g (F,) a workspace.
+    """
+    for h in range(h0, h1):
+        d = delta_t[h, 0]
+        for f in range(x.shape[1]):
+            g[f] = d * x[0, f]
+        for n in range(1, x.shape[0]):
+            d = delta_t[h, n]
+            for f in range(x.shape[1]):
+                g[f] += d * x[n, f]
+        for f in range(x.shape[1]):
+            weight[h, f] -= learning_rate * g[f]
 
 
 @jit

@@ -6,7 +6,8 @@ import numba
 
 from ._config import jit
 from .loss import row_sse_argmax
-from .dense import chunk, forward_rows, gemm_nt, output_deltas, sum_rows, transpose_rows
+from .dense import (SMALL_BATCH, chunk, forward_rows, gemm_nt, output_deltas, sgd_rank_update,
+                    sum_rows, transpose_rows)
 from .shuffle import gather_rows
 
 
@@ -14,7 +15,7 @@ from .shuffle import gather_rows
 def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rate, activation,
                 weight_h, bias_h, weight_out, bias_out,
                 xb, x_t, yb, a_h, a_out, a_h_t, delta_out_t, delta_h_t, d_w_out, d_b_out, d_b_h,
-                num_chunks):
+                g):
     """SGD steps ``first_step:last_step`` over the minibatches ``order[s*B:(s+1)*B]``.
 
     A whole epoch is ``0:len(order) // B`` (the chapter drops the last partial batch);
@@ -22,12 +23,13 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     Each step: the chapter's forward, backward and update, with its arithmetic.
     Workspaces (B = minibatch_size): xb (B, F), x_t (F, B), yb (B,), a_h (B, H),
     a_out (B, C), a_h_t (H, B), delta_out_t (C, B), delta_h_t (H, B),
-    d_w_out (C, H), d_b_out (C,), d_b_h (H,). Two parallel regions per step:
+    d_w_out (C, H), d_b_out (C,), d_b_h (H,), g (T, F). Two parallel regions per step:
     rows (gather, forward, deltas), then hidden units (the w_h update), each cut
-    into ``num_chunks`` pieces (the thread count; results do not depend on it).
+    into T = ``len(g)`` pieces (the thread count; results do not depend on it).
     """
     num_features = X.shape[1]
     num_hidden = weight_h.shape[0]
+    num_chunks = g.shape[0]
     lr = weight_h.dtype.type(learning_rate)
     for step in range(first_step, last_step):
         rows = order[step * minibatch_size:(step + 1) * minibatch_size]
@@ -45,7 +47,10 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
         # w_h -= lr * ([H, B] @ [F, B].T), each thread owning a slice of hidden units
         for c in numba.prange(num_chunks):
             h0, h1 = chunk(num_hidden, num_chunks, c)
-            gemm_nt(delta_h_t, x_t, weight_h, h0, h1, 0, num_features, True, lr)
+            if minibatch_size < SMALL_BATCH:
+                sgd_rank_update(delta_h_t, xb, weight_h, lr, g[c], h0, h1)
+            else:
+                gemm_nt(delta_h_t, x_t, weight_h, h0, h1, 0, num_features, True, lr)
         for h in range(num_hidden):
             bias_h[h] -= lr * d_b_h[h]
         for k in range(weight_out.shape[0]):
