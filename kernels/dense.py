@@ -20,6 +20,7 @@ import numba
 from ._config import RELU, jit
 
 SMALL_BATCH = 8  # below this many examples the weight update uses sgd_rank_update
+L2_BLOCK_BYTES = 512 * 1024  # rows of A that gemm_nt keeps in L2 at once (a quarter of a 2 MiB L2)
 
 
 @jit
@@ -53,18 +54,12 @@ def _store(C, i, k, acc, update, alpha):
 
 
 @jit
-def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
-    """``C[m0:m1, n0:n1] = A[m0:m1] @ B[n0:n1].T``, or ``-= alpha * (...)`` when ``update``.
-
-    A (M, K), B (N, K), C (M, N), all C-contiguous. ``m0`` and ``n0`` should be
-    multiples of 4 for thread-count-independent results (see module docstring).
-    """
+def _gemm_nt_tiles(A, B, C, m0, m1, n0, n1, update, alpha):
+    """The 4 x 4 tiles of ``gemm_nt``: ``m1 - m0`` and ``n1 - n0`` are multiples of 4."""
     K = A.shape[1]
     zero = C.dtype.type(0)
-    m4 = m0 + (m1 - m0) // 4 * 4
-    n4 = n0 + (n1 - n0) // 4 * 4
-    for k in range(n0, n4, 4):  # a 4-row panel of B stays in L1 while A streams past it
-        for i in range(m0, m4, 4):
+    for k in range(n0, n1, 4):  # a 4-row panel of B stays in L1 while A's rows pass it
+        for i in range(m0, m1, 4):
             c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
             c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
             for r in range(K):
@@ -108,7 +103,25 @@ def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
             _store(C, i + 3, k + 1, c31, update, alpha)
             _store(C, i + 3, k + 2, c32, update, alpha)
             _store(C, i + 3, k + 3, c33, update, alpha)
-        for i in range(m4, m1):  # leftover rows of A against the 4-row panel of B
+
+
+@jit
+def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
+    """``C[m0:m1, n0:n1] = A[m0:m1] @ B[n0:n1].T``, or ``-= alpha * (...)`` when ``update``.
+
+    A (M, K), B (N, K), C (M, N), all C-contiguous. ``m0`` and ``n0`` should be
+    multiples of 4 for thread-count-independent results (see module docstring).
+    """
+    K = A.shape[1]
+    zero = C.dtype.type(0)
+    m4 = m0 + (m1 - m0) // 4 * 4
+    n4 = n0 + (n1 - n0) // 4 * 4
+    # Rows of A in blocks that stay in L2 while every 4-row panel of B (in L1) passes them
+    row_block = max(4, L2_BLOCK_BYTES // max(1, K * A.itemsize) // 4 * 4)
+    for mb in range(m0, m4, row_block):
+        _gemm_nt_tiles(A, B, C, mb, min(mb + row_block, m4), n0, n4, update, alpha)
+    for k in range(n0, n4, 4):
+        for i in range(m4, m1):  # leftover rows of A against each 4-row panel of B
             c0 = c1 = c2 = c3 = zero
             for r in range(K):
                 a = A[i, r]
