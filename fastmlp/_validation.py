@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .kernels._config import RELU, SIGMOID
-from .kernels.validate import all_finite, label_range
+from .kernels.validate import all_finite, copy_if_finite, label_range
 
 ACTIVATIONS = {"sigmoid": SIGMOID, "relu": RELU}
 DTYPES = (np.float64, np.float32)
@@ -61,8 +61,14 @@ def check_features(X, num_features, dtype, name="X", allow_1d=False):
         raise ValueError(f"{name} must be a 2-D array (n_examples, n_features), got shape {X.shape}")
     if X.shape[1] != num_features:
         raise ValueError(f"{name} has {X.shape[1]} features, the model expects {num_features}")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    if X.size and not all_finite(X):
+    if dtype is not None and X.dtype in DTYPES and X.dtype != dtype and X.flags.c_contiguous:
+        converted = np.empty(X.shape, dtype)  # float64 <-> float32: convert and check in one pass
+        finite = copy_if_finite(X, converted)
+        X = converted
+    else:
+        X = np.ascontiguousarray(X, dtype=dtype)
+        finite = all_finite(X)
+    if X.size and not finite:
         raise ValueError(f"{name} contains NaN or infinity")
     return X
 

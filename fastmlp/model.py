@@ -94,7 +94,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
                  np.empty_like(weight_h), np.empty(num_hidden, dtype))
         with threads_for(n * weight_h.size) as threads:
             dense.backward(X, a_h, a_out, y, weight_out, check_activation(self.activation),
-                           np.empty((self.num_classes, n), dtype),
+                           np.empty((self.num_classes, n), dtype), np.empty((n, num_hidden), dtype),
                            np.empty((num_hidden, n), dtype), np.empty((num_hidden, n), dtype),
                            np.empty((num_features, n), dtype), *grads, threads)
         return grads
@@ -296,7 +296,8 @@ def _train_workspace(params, minibatch_size):
     return (np.empty((b, num_features), dtype), np.empty((num_features, b), dtype),
             np.empty(b, np.int64), np.empty((b, num_hidden), dtype),
             np.empty((b, num_classes), dtype), np.empty((num_hidden, b), dtype),
-            np.empty((num_classes, b), dtype), np.empty((num_hidden, b), dtype),
+            np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
+            np.empty((num_hidden, b), dtype),
             np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
             np.empty(num_hidden, dtype))
 

@@ -210,27 +210,29 @@ def forward(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n
 
 
 @jit
-def output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, delta_h_t, n0, n1):
+def output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t, n0, n1):
     """Deltas of rows ``n0:n1``, stored transposed for the weight-gradient products.
 
     ``delta_out = 2 (a_out - onehot(y)) / N * a_out (1 - a_out)``   -> delta_out_t (C, N)
     ``delta_h   = (delta_out @ w_out) * act'(a_h)``                 -> delta_h_t (H, N)
-    The one-hot matrix is never built; the operation order is the chapter's.
+    ``delta_out @ w_out`` is accumulated row by row in ``d_a_h`` (N, H), a workspace,
+    so the inner loop runs along w_out's rows. The one-hot matrix is never built.
     """
     one = a_out.dtype.type(1)
     two = a_out.dtype.type(2)
     num_rows = a_out.dtype.type(a_out.shape[0])
     num_classes, num_hidden = weight_out.shape
     for n in range(n0, n1):
+        d_a_h[n, :] = 0
         for c in range(num_classes):
             a = a_out[n, c]
             target = one if y[n] == c else one * 0
-            delta_out_t[c, n] = two * (a - target) / num_rows * (a * (one - a))
+            delta = two * (a - target) / num_rows * (a * (one - a))
+            delta_out_t[c, n] = delta
+            for h in range(num_hidden):
+                d_a_h[n, h] += delta * weight_out[c, h]
         for h in range(num_hidden):
-            d = one * 0
-            for c in range(num_classes):
-                d += delta_out_t[c, n] * weight_out[c, h]
-            delta_h_t[h, n] = d * activation_derivative(a_h[n, h], activation, one)
+            delta_h_t[h, n] = d_a_h[n, h] * activation_derivative(a_h[n, h], activation, one)
 
 
 @jit
@@ -254,16 +256,16 @@ def transpose_rows(a, a_t, n0, n1):
 
 
 @jit(parallel=True)
-def backward(x, a_h, a_out, y, weight_out, activation, delta_out_t, delta_h_t, a_h_t, x_t,
+def backward(x, a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t, a_h_t, x_t,
              d_w_out, d_b_out, d_w_h, d_b_h, num_chunks):
     """The chapter's four gradients, written into ``d_w_out, d_b_out, d_w_h, d_b_h``.
 
-    Workspaces: delta_out_t (C, N), delta_h_t (H, N), a_h_t (H, N), x_t (F, N).
+    Workspaces: delta_out_t (C, N), d_a_h (N, H), delta_h_t (H, N), a_h_t (H, N), x_t (F, N).
     """
     num_rows = x.shape[0]
     for c in numba.prange(num_chunks):
         n0, n1 = chunk(num_rows, num_chunks, c)
-        output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, delta_h_t, n0, n1)
+        output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t, n0, n1)
         transpose_rows(a_h, a_h_t, n0, n1)
         transpose_rows(x, x_t, n0, n1)
     one = d_w_h.dtype.type(1)

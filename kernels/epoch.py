@@ -14,15 +14,15 @@ from .shuffle import gather_rows
 @jit(parallel=True)
 def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rate, activation,
                 weight_h, bias_h, weight_out, bias_out,
-                xb, x_t, yb, a_h, a_out, a_h_t, delta_out_t, delta_h_t, d_w_out, d_b_out, d_b_h,
-                g):
+                xb, x_t, yb, a_h, a_out, a_h_t, delta_out_t, d_a_h, delta_h_t, d_w_out, d_b_out,
+                d_b_h, g):
     """SGD steps ``first_step:last_step`` over the minibatches ``order[s*B:(s+1)*B]``.
 
     A whole epoch is ``0:len(order) // B`` (the chapter drops the last partial batch);
     a caller may run it in pieces (a progress bar) with the same result.
     Each step: the chapter's forward, backward and update, with its arithmetic.
     Workspaces (B = minibatch_size): xb (B, F), x_t (F, B), yb (B,), a_h (B, H),
-    a_out (B, C), a_h_t (H, B), delta_out_t (C, B), delta_h_t (H, B),
+    a_out (B, C), a_h_t (H, B), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
     d_w_out (C, H), d_b_out (C,), d_b_h (H,), g (T, F). Two parallel regions per step:
     rows (gather, forward, deltas), then hidden units (the w_h update), each cut
     into T = ``len(g)`` pieces (the thread count; results do not depend on it).
@@ -37,7 +37,8 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
             n0, n1 = chunk(minibatch_size, num_chunks, c)
             gather_rows(X, y, rows, xb, yb, n0, n1)
             forward_rows(xb, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
-            output_deltas(a_h, a_out, yb, weight_out, activation, delta_out_t, delta_h_t, n0, n1)
+            output_deltas(a_h, a_out, yb, weight_out, activation, delta_out_t, d_a_h, delta_h_t,
+                          n0, n1)
             transpose_rows(a_h, a_h_t, n0, n1)
             transpose_rows(xb, x_t, n0, n1)
         # [C, B] @ [H, B].T -> d_w_out [C, H]; small, one thread
@@ -62,7 +63,6 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
 @jit(parallel=True)
 def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
              a_h, a_out, block_sse, block_correct):
-    num_chunks = a_h.shape[0]
     """Squared error and correct predictions of the rows of ``X`` where ``include`` is set.
 
     Rows are taken in blocks of ``a_h.shape[1]`` (a multiple of 4); each block's
@@ -70,7 +70,7 @@ def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
     fixed order at any thread count. Workspaces: a_h (T, block, H), a_out
     (T, block, C), one slice per chunk of blocks (T = the thread count). No one-hot matrix.
     """
-    block = a_h.shape[1]
+    num_chunks, block = a_h.shape[0], a_h.shape[1]
     num_rows = X.shape[0]
     num_blocks = (num_rows + block - 1) // block
     for c in numba.prange(num_chunks):

@@ -30,3 +30,16 @@ def label_range(y):
         elif v > hi:
             hi = v
     return lo, hi
+
+
+@jit(parallel=True)
+def copy_if_finite(X, out):
+    """``out[:] = X`` (converting the dtype) in one parallel pass; False if X holds NaN or infinity."""
+    bad = 0
+    for i in numba.prange(X.shape[0]):
+        for j in range(X.shape[1]):
+            value = X[i, j]
+            if not math.isfinite(value):
+                bad += 1
+            out[i, j] = value
+    return bad == 0

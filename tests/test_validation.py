@@ -117,3 +117,15 @@ def test_weights_of_the_wrong_shape_are_rejected(model, data):
     model.weight_out = np.zeros((3, 8))
     with pytest.raises(ValueError, match="weight_out"):
         model.forward(X)
+
+
+def test_float32_model_converts_and_checks_float64_input(data):
+    X, y = data
+    model = quiet(fastmlp.NeuralNetMLP, 20, 8, 4, dtype=np.float32)
+    np.testing.assert_array_equal(model.forward(X)[1], model.forward(X.astype(np.float32))[1])
+    bad = X.copy()
+    bad[-1, -1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        model.forward(bad)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        fastmlp.train(model, bad, y, X, y, 1)

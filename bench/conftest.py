@@ -1,0 +1,144 @@
+"""The kernel benchmark suite: ``pytest bench --benchmark-only`` (plain ``pytest`` skips it).
+
+Every kernel runs at every shape of the grid below, by the reference (the
+chapter's NumPy code, float64) and by fastmlp (float64 and float32), on 1
+thread and on all cores. Each benchmark's group is ``kernel|shape|dtype|tN``;
+its ``extra_info`` holds the case, its flops and bytes, and (in saved JSON and
+in the summary printed at the end) its GFLOP/s, fraction of the measured peak
+and, for fastmlp, its speedup over the float64 reference.
+
+The grid, pruned to run in under ten minutes on two cores:
+
+* onehot: batch 1, 10, 100, 1000; shuffle (+ the epoch's gathers): 55,000 rows
+  at each batch;
+* forward, backward, step: each batch x hidden 50, 256, 1024;
+* evaluate and epoch: the chapter's 55,000 training rows (the epoch also
+  evaluates 5,000 validation rows) at hidden 50, 5,500 rows at hidden 256 and
+  1024, where the work is 5-20 times larger; the epoch at batch 1 runs 5,500
+  rows at hidden 50 and not at all at larger hidden layers (the reference's
+  single-row steps alone take 3-15 s a round there).
+
+Quick mode (``--quick`` or ``FASTMLP_BENCH_QUICK=1``) keeps batch 100, hidden
+50, and times fewer rounds.
+"""
+import math
+import os
+
+import pytest
+
+from fastmlp.benchmark import (SUMMARY_HEADERS, VARIANTS, Case, KERNEL_AXES, annotate,
+                               build_workload, commit_info, fingerprint, format_table, seconds,
+                               summary_rows, thread_counts, thread_limit)
+
+BATCHES = (1, 10, 100, 1000)
+HIDDEN = (50, 256, 1024)
+CHAPTER_ROWS = 55_000
+SMALL_ROWS = 5_500
+ARGNAMES = ("kernel", "impl", "dtype", "threads", "rows", "batch", "hidden")
+
+# Timing plan per benchmark: about `budget` seconds of rounds, within [min_rounds, max_rounds],
+# each round at least MIN_ROUND_SECONDS long (tiny kernels loop `iterations` times per round).
+ROUNDS = {False: {"budget": 0.3, "min_rounds": 3, "max_rounds": 100},
+          True: {"budget": 0.05, "min_rounds": 3, "max_rounds": 10}}
+MIN_ROUND_SECONDS = 1e-4
+CALIBRATION_SECONDS = 0.05  # after the warm-up call, time up to 5 calls within this for the plan
+RESULTS = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true",
+                     help="fastmlp benchmarks: batch 100, hidden 50 only, few rounds "
+                          "(also FASTMLP_BENCH_QUICK=1)")
+
+
+def pytest_configure(config):
+    config.stash[RESULTS] = []
+
+
+def _quick(config):
+    return config.getoption("--quick") or os.environ.get("FASTMLP_BENCH_QUICK", "") not in ("", "0")
+
+
+def _shapes(quick):
+    """``(kernel, shape)`` pairs of the grid (see the module docstring)."""
+    if quick:
+        shape = {"rows": CHAPTER_ROWS, "batch": 100, "hidden": 50}
+        for kernel, axes in KERNEL_AXES.items():
+            yield kernel, {axis: shape[axis] for axis in axes}
+        return
+    for batch in BATCHES:
+        yield "onehot", {"batch": batch}
+        yield "shuffle", {"rows": CHAPTER_ROWS, "batch": batch}
+        for hidden in HIDDEN:
+            for kernel in ("forward", "backward", "step"):
+                yield kernel, {"batch": batch, "hidden": hidden}
+    for hidden in HIDDEN:
+        rows = CHAPTER_ROWS if hidden == 50 else SMALL_ROWS
+        yield "evaluate", {"rows": rows, "hidden": hidden}
+        for batch in BATCHES:
+            if batch > 1:
+                yield "epoch", {"rows": rows, "batch": batch, "hidden": hidden}
+            elif hidden == 50:
+                yield "epoch", {"rows": SMALL_ROWS, "batch": batch, "hidden": hidden}
+
+
+def pytest_generate_tests(metafunc):
+    if set(ARGNAMES) <= set(metafunc.fixturenames):
+        cases = [Case(kernel, impl, dtype, threads, **shape)
+                 for kernel, shape in _shapes(_quick(metafunc.config))
+                 for threads in thread_counts() for impl, dtype in VARIANTS]
+        metafunc.parametrize(ARGNAMES, [[getattr(case, arg) for arg in ARGNAMES] for case in cases],
+                             ids=[case.id for case in cases])
+
+
+@pytest.fixture
+def measure(benchmark, request):
+    """``measure(case)``: time ``case`` with pytest-benchmark, its JIT compilation done first."""
+    plan = ROUNDS[_quick(request.config)]
+
+    def run(case):
+        benchmark.group = case.group
+        benchmark.extra_info.update(case.extra_info)
+        with thread_limit(case.threads):
+            workload = build_workload(case)
+            workload.run()  # compiles (or loads) the kernels, touches the data
+            estimate = _calibrate(workload.run)
+            iterations = math.ceil(MIN_ROUND_SECONDS / estimate)
+            rounds = round(plan["budget"] / (estimate * iterations))
+            benchmark.pedantic(workload.run, iterations=iterations,
+                               rounds=min(plan["max_rounds"], max(plan["min_rounds"], rounds)))
+        if benchmark.stats:  # None under --benchmark-disable
+            request.config.stash[RESULTS].append({
+                "group": case.group, "extra_info": dict(benchmark.extra_info),
+                "stats": {"median": benchmark.stats.stats.median}})
+
+    return run
+
+
+def _calibrate(run):
+    """The fastest of up to 5 calls of ``run`` (fewer if they take over CALIBRATION_SECONDS)."""
+    times = []
+    while len(times) < 5 and sum(times) < CALIBRATION_SECONDS:
+        times.append(seconds(run))
+    return min(times)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["fastmlp"] = fingerprint(thread_counts())
+
+
+def pytest_benchmark_generate_commit_info(config):
+    return commit_info()  # read from .git, instead of pytest-benchmark's git commands
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    annotate(output_json["benchmarks"], output_json["machine_info"])
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables
+def pytest_terminal_summary(terminalreporter, config):
+    results = config.stash[RESULTS]
+    if results:
+        annotate(results, {"fastmlp": fingerprint(thread_counts())})
+        terminalreporter.write_sep("-", "fastmlp vs the reference (float64): medians")
+        terminalreporter.write_line(format_table(SUMMARY_HEADERS, summary_rows(results)))

@@ -1,0 +1,205 @@
+"""Tests of fastmlp.benchmark: fingerprint, ``bench`` on tiny data, ``compare``, its refusals."""
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import pytest
+from threadpoolctl import threadpool_info
+
+from fastmlp import benchmark, cli
+
+ALL_THREADS = numba.config.NUMBA_NUM_THREADS
+REPO = Path(benchmark.__file__).resolve().parents[1]
+TINY_ROWS = "100"  # one minibatch of the evaluation (and of the chapter's training)
+
+
+def run(main, argv):
+    """``(exit code, stdout, stderr)`` of ``main(argv)``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Two real ``bench --quick`` results on tiny data: 1 thread, and 1 plus all threads."""
+    folder = tmp_path_factory.mktemp("bench")
+    results = {}
+    for name, threads in (("one", ["1"]), ("all", ["1", str(ALL_THREADS)])):
+        path = folder / f"{name}.json"
+        results[name] = path, run(benchmark.main, ["bench", "--quick", "--rows", TINY_ROWS,
+                                                   "--rounds", "1", "--output", str(path),
+                                                   "--threads", *threads])
+    return results
+
+
+def test_fingerprint_has_what_timings_depend_on():
+    info = benchmark.fingerprint(threads=(1,), probe_size=64)
+    assert {"cpu", "caches", "llvm", "versions", "blas", "threads", "env", "peak_gflops",
+            "slug"} <= set(info)
+    assert info["cpu"]["brand"] and info["cpu"]["logical_cores"] >= 1
+    assert info["llvm"]["host_cpu"] and info["llvm"]["host_features"]
+    assert {"numpy", "numba", "llvmlite"} <= set(info["versions"])
+    assert [lib["filepath"] for lib in info["blas"]] == \
+        [lib["filepath"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert all(lib["internal_api"] and lib["version"] for lib in info["blas"])
+    assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(info["env"])
+    assert set(info["peak_gflops"]) == {"float64", "float32"}
+    assert all(set(peaks) == {"1"} for peaks in info["peak_gflops"].values())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("threads", sorted({1, ALL_THREADS}))
+def test_peak_probe_is_positive(dtype, threads):
+    assert benchmark.peak_gflops(dtype, threads, size=128, repeats=2) > 0
+
+
+def test_thread_limit_sets_and_restores_both_pools():
+    numba_before = numba.get_num_threads()
+    blas_before = [lib["num_threads"] for lib in threadpool_info()]
+    with benchmark.thread_limit(1):
+        assert numba.get_num_threads() == 1
+        assert all(lib["num_threads"] == 1 for lib in threadpool_info())
+    assert numba.get_num_threads() == numba_before
+    assert [lib["num_threads"] for lib in threadpool_info()] == blas_before
+
+
+def test_slug_names_a_file():
+    code, out, _ = run(benchmark.main, ["--slug"])
+    assert code == 0
+    assert out.strip() == benchmark.cpu_slug()
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", out.strip())
+
+
+def test_bench_writes_pytest_benchmark_json(saved):
+    path, (code, out, _) = saved["all"]
+    assert code == 0
+    assert out.splitlines()[0].split() == ["kernel", "shape", "dtype", "threads", "reference",
+                                           "ms", "fastmlp", "ms", "speedup", "GFLOP/s", "%",
+                                           "of", "peak"]
+    data = json.loads(path.read_text())
+    assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(data)
+    assert data["machine_info"]["fastmlp"]["slug"] == benchmark.cpu_slug()
+    benches = data["benchmarks"]
+    # 5 headline shapes x 3 variants (reference float64, fastmlp float64, float32) x thread counts
+    assert len(benches) == 5 * 3 * len({1, ALL_THREADS})
+    medians = {(b["group"], b["extra_info"]["impl"]): b["stats"]["median"] for b in benches}
+    for bench in benches:
+        assert {"group", "name", "fullname", "params", "stats", "extra_info"} <= set(bench)
+        assert {"min", "max", "mean", "stddev", "median", "rounds"} <= set(bench["stats"])
+        info = bench["extra_info"]
+        assert bench["group"] == (f"{info['kernel']}|{bench['group'].split('|')[1]}|"
+                                  f"{info['dtype']}|t{info['threads']}")
+        assert info["gflops"] == pytest.approx(info["flops"] / bench["stats"]["median"] / 1e9)
+        if info["impl"] == "fastmlp":
+            reference = medians[(bench["group"].replace("float32", "float64"), "reference")]
+            assert info["speedup"] == pytest.approx(reference / bench["stats"]["median"])
+        else:
+            assert info["dtype"] == "float64" and "speedup" not in info
+    assert all(f"rows={TINY_ROWS}" in b["group"] for b in benches if b["extra_info"]["kernel"]
+               in ("epoch", "evaluate"))
+
+
+def test_bench_default_output_names_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(cli.main, ["bench", "--quick", "--rows", TINY_ROWS, "--rounds", "1",
+                                  "--threads", "1"])
+    assert code == 0
+    [path] = tmp_path.glob(f"bench-{benchmark.cpu_slug()}-*.json")
+    assert f"saved {path.name}" in out
+
+
+def test_bench_warns_about_openblas_coretype(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    code, _, err = run(benchmark.main, ["bench", "--quick", "--rows", TINY_ROWS, "--rounds", "1",
+                                        "--threads", "1", "--output", str(tmp_path / "r.json")])
+    assert code == 0
+    assert "OPENBLAS_CORETYPE=Haswell" in err and "env -u OPENBLAS_CORETYPE" in err
+
+
+@pytest.mark.parametrize("main", [benchmark.main, cli.main], ids=["benchmark", "cli"])
+def test_compare_tables_and_plots_two_results(saved, tmp_path, main):
+    (one, _), (both, _) = saved["one"], saved["all"]
+    png = tmp_path / "speedups.png"
+    code, out, err = run(main, ["compare", str(one), str(both), "--plot", str(png)])
+    assert (code, err) == (0, "")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = out.splitlines()
+    header = lines[1]
+    # same CPU in both files: the labels carry the thread counts to tell them apart
+    assert "[t1 float32,float64]" in header
+    assert f"[t{','.join(sorted({'1', str(ALL_THREADS)}))} float32,float64]" in header
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    speedup = re.compile(r"\d+\.\d\dx")
+    one_thread = f"epoch|rows={TINY_ROWS},batch=100,hidden=50|float32|t1"
+    assert all(speedup.fullmatch(cell) for cell in rows[one_thread])
+    if ALL_THREADS > 1:
+        assert rows[one_thread.replace("|t1", f"|t{ALL_THREADS}")][0] == "-"
+
+
+def test_compare_computes_missing_speedups_from_medians(saved, tmp_path):
+    path, _ = saved["one"]
+    data = json.loads(path.read_text())
+    expected = benchmark.speedups(data["benchmarks"])
+    for bench in data["benchmarks"]:
+        bench["extra_info"].pop("speedup", None)
+    assert benchmark.speedups(data["benchmarks"]) == pytest.approx(expected)
+    stripped = tmp_path / "stripped.json"
+    stripped.write_text(json.dumps(data))
+    code, out, _ = run(benchmark.main, ["compare", str(stripped)])
+    assert code == 0
+    assert f"{expected['step|batch=1000,hidden=1024|float32|t1']:.2f}x" in out
+
+
+@pytest.mark.parametrize("content, message", [
+    ("Epoch: 001/040 | Train MSE: 0.0500", "is not a JSON file"),
+    (b"\x89PNG\r\n\x1a\n\x00\xff", "is not a JSON file"),
+    (json.dumps({"epoch_loss": [0.1]}), "is not a benchmark result"),
+    (json.dumps({"machine_info": {}, "benchmarks": {}}), "is not a benchmark result"),
+    (json.dumps([1, 2]), "is not a benchmark result"),
+    (json.dumps({"machine_info": {}, "benchmarks": []}), "holds no fastmlp/reference pair"),
+], ids=["text", "binary", "other-json", "benchmarks-not-a-list", "json-list", "no-pairs"])
+def test_compare_refuses_other_files(tmp_path, content, message):
+    path = tmp_path / "results.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    code, out, err = run(benchmark.main, ["compare", str(path)])
+    assert code == 2 and out == ""
+    assert err.startswith("fastmlp compare: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_compare_refuses_a_missing_file(tmp_path):
+    code, _, err = run(cli.main, ["compare", str(tmp_path / "absent.json")])
+    assert code == 2
+    assert err == f"fastmlp compare: error: cannot read {tmp_path / 'absent.json'}: " \
+                  f"No such file or directory\n"
+
+
+def test_the_pytest_suite_saves_annotated_results(tmp_path):
+    path = tmp_path / "suite.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--quick", "-k", "onehot",
+         "-p", "no:cacheprovider", f"--benchmark-json={path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fastmlp vs the reference (float64): medians" in result.stdout
+    data = json.loads(path.read_text())
+    assert data["machine_info"]["fastmlp"]["slug"] == benchmark.cpu_slug()
+    assert data["commit_info"]["project"] == "fastmlp"
+    assert {b["group"] for b in data["benchmarks"]} == {
+        f"onehot|batch=100|{dtype}|t{n}" for dtype in ("float64", "float32")
+        for n in benchmark.thread_counts()}
+    for bench in data["benchmarks"]:
+        assert bench["params"]["kernel"] == bench["extra_info"]["kernel"] == "onehot"
+        assert ("speedup" in bench["extra_info"]) == (bench["extra_info"]["impl"] == "fastmlp")
+    code, out, _ = run(benchmark.main, ["compare", str(path)])
+    assert code == 0 and "onehot|batch=100|float32|t1" in out
