@@ -18,17 +18,22 @@ The grid, pruned to run in under ten minutes on two cores:
   rows at hidden 50 and not at all at larger hidden layers (the reference's
   single-row steps alone take 3-15 s a round there).
 
+The chapter epoch also runs in scikit-learn (``MLPClassifier``, plain SGD, its own
+log-loss) and, where installed, PyTorch eager (the same network, MSE, SGD), in
+float64 and float32: rows beside fastmlp's in the epoch's groups.
+
 Quick mode (``--quick`` or ``FASTMLP_BENCH_QUICK=1``) keeps batch 100, hidden
-50, and times fewer rounds.
+50, no peers, and times fewer rounds.
 """
 import math
 import os
 
 import pytest
 
-from fastmlp.benchmark import (SUMMARY_HEADERS, VARIANTS, Case, KERNEL_AXES, annotate,
-                               build_workload, commit_info, fingerprint, format_table, seconds,
-                               summary_rows, thread_counts, thread_limit)
+from fastmlp.benchmark import (PEER_HEADERS, PEER_SHAPE, PEERS, SUMMARY_HEADERS, VARIANTS, Case,
+                               KERNEL_AXES, annotate, build_workload, commit_info, fingerprint,
+                               format_table, peer_missing, peer_rows, seconds, summary_rows,
+                               thread_counts, thread_limit)
 
 BATCHES = (1, 10, 100, 1000)
 HIDDEN = (50, 256, 1024)
@@ -82,13 +87,26 @@ def _shapes(quick):
                 yield "epoch", {"rows": SMALL_ROWS, "batch": batch, "hidden": hidden}
 
 
+def _peer_cases(quick):
+    """The chapter epoch in scikit-learn and PyTorch (full grid only), each skipped without its library."""
+    if quick:
+        return []
+    return [pytest.param(*(getattr(case, arg) for arg in ARGNAMES), id=case.id,
+                         marks=pytest.mark.skipif(bool(peer_missing(impl)),
+                                                  reason=str(peer_missing(impl))))
+            for threads in thread_counts() for impl in PEERS for dtype in ("float64", "float32")
+            for case in [Case("epoch", impl, dtype, threads, **PEER_SHAPE)]]
+
+
 def pytest_generate_tests(metafunc):
     if set(ARGNAMES) <= set(metafunc.fixturenames):
+        quick = _quick(metafunc.config)
         cases = [Case(kernel, impl, dtype, threads, **shape)
-                 for kernel, shape in _shapes(_quick(metafunc.config))
+                 for kernel, shape in _shapes(quick)
                  for threads in thread_counts() for impl, dtype in VARIANTS]
-        metafunc.parametrize(ARGNAMES, [[getattr(case, arg) for arg in ARGNAMES] for case in cases],
-                             ids=[case.id for case in cases])
+        params = [pytest.param(*(getattr(case, arg) for arg in ARGNAMES), id=case.id)
+                  for case in cases]
+        metafunc.parametrize(ARGNAMES, params + _peer_cases(quick))
 
 
 @pytest.fixture
@@ -142,3 +160,6 @@ def pytest_terminal_summary(terminalreporter, config):
         annotate(results, {"fastmlp": fingerprint(thread_counts())})
         terminalreporter.write_sep("-", "fastmlp vs the reference (float64): medians")
         terminalreporter.write_line(format_table(SUMMARY_HEADERS, summary_rows(results)))
+        if any(r["extra_info"]["impl"] in PEERS for r in results):
+            terminalreporter.write_sep("-", "the chapter epoch in other libraries: medians")
+            terminalreporter.write_line(format_table(PEER_HEADERS, peer_rows(results)))

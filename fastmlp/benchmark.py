@@ -21,6 +21,7 @@ import collections
 import contextlib
 import datetime
 import functools
+import importlib.util
 import io
 import json
 import math
@@ -55,6 +56,11 @@ SHAPE_AXES = ("rows", "batch", "hidden")
 VARIANTS = (("reference", "float64"), ("fastmlp", "float64"), ("fastmlp", "float32"))
 """The (impl, dtype) pairs run for each kernel, shape and thread count."""
 
+PEERS = ("sklearn", "torch")
+"""Other libraries timed on the chapter epoch (same shapes, sigmoid layers, SGD, same batch size)."""
+PEER_SHAPE = {"rows": 55_000, "batch": 100, "hidden": 50}
+"""The epoch shape the peers run at: the chapter's."""
+
 HEADLINE = (
     ("epoch", {"rows": 55_000, "batch": 100, "hidden": 50}),  # the chapter epoch
     # a tenth of the rows at batch 10 and 1: the reference's 5,500 Python-level steps take seconds
@@ -87,7 +93,8 @@ class Case:
     Parameters
     ----------
     kernel : {"onehot", "shuffle", "forward", "backward", "step", "evaluate", "epoch"}
-    impl : {"reference", "fastmlp"}
+    impl : {"reference", "fastmlp", "sklearn", "torch"}
+        The implementation; the peers (:data:`PEERS`) run only the chapter epoch.
     dtype : {"float64", "float32"}
     threads : int
     rows, batch, hidden : int or None
@@ -239,6 +246,70 @@ def _fastmlp_epoch(trainer, X_valid, y_valid):
     trainer.evaluate(X_valid, y_valid)
 
 
+def peer_missing(impl):
+    """Why peer ``impl`` cannot run here (its library is not installed), or None."""
+    module = {"sklearn": "sklearn", "torch": "torch"}[impl]
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install {module} to add its row)"
+    return None
+
+
+def _sklearn_epoch_workload(case, dtype):
+    """scikit-learn's MLPClassifier, configured as the chapter's network allows.
+
+    Same sizes, logistic hidden layer, plain SGD (no momentum, no L2 penalty),
+    constant learning rate 0.1, the same batch size; its own loss (log-loss on
+    softmax outputs: scikit-learn has no MSE classifier). One epoch is one
+    ``partial_fit`` over the rows, then the accuracy on both data sets.
+    """
+    from sklearn.neural_network import MLPClassifier
+    X, y = _dataset(case.rows, dtype, 0)
+    X_valid, y_valid = _dataset(validation_rows(case.rows), dtype, 1)
+    model = MLPClassifier(hidden_layer_sizes=(case.hidden,), activation="logistic",
+                          solver="sgd", learning_rate_init=LEARNING_RATE, batch_size=case.batch,
+                          momentum=0.0, nesterovs_momentum=False, alpha=0.0, random_state=0)
+
+    def epoch():
+        model.partial_fit(X, y, classes=np.arange(NUM_CLASSES))
+        model.score(X, y)
+        model.score(X_valid, y_valid)
+    return epoch
+
+
+def _torch_epoch_workload(case, dtype):
+    """The chapter's network in PyTorch eager mode: sigmoid layers, MSE on one-hot targets, SGD."""
+    import torch
+    torch.set_num_threads(case.threads)
+    torch_dtype = {np.float64: torch.float64, np.float32: torch.float32}[dtype.type]
+    X, y = (torch.from_numpy(a) for a in _dataset(case.rows, dtype, 0))
+    X_valid, y_valid = (torch.from_numpy(a) for a in _dataset(validation_rows(case.rows), dtype, 1))
+    onehot_y = torch.nn.functional.one_hot(y, NUM_CLASSES).to(torch_dtype)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(NUM_FEATURES, case.hidden), torch.nn.Sigmoid(),
+                                torch.nn.Linear(case.hidden, NUM_CLASSES), torch.nn.Sigmoid())
+    model.to(torch_dtype)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+
+    def evaluate(features, labels):
+        with torch.no_grad():
+            return (model(features).argmax(dim=1) == labels).double().mean().item()
+
+    def epoch():
+        order = torch.randperm(case.rows)
+        for step in range(case.rows // case.batch):
+            rows = order[step * case.batch:(step + 1) * case.batch]
+            loss = ((model(X[rows]) - onehot_y[rows]) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        evaluate(X, y)
+        evaluate(X_valid, y_valid)
+    return epoch
+
+
+_PEER_WORKLOADS = {"sklearn": _sklearn_epoch_workload, "torch": _torch_epoch_workload}
+
+
 def _onehot_workload(case, dtype):
     _, y = _dataset(case.batch, dtype, 0)
     if case.impl == "reference":
@@ -307,6 +378,8 @@ def build_workload(case):
     preallocated arrays (the shuffle followed by an epoch's minibatch gathers,
     as the fused epoch does them).
     """
+    if case.impl in PEERS:
+        return Workload(_PEER_WORKLOADS[case.impl](case, np.dtype(case.dtype)), case)
     return Workload(_WORKLOADS[case.kernel](case, np.dtype(case.dtype)), case)
 
 
@@ -608,6 +681,23 @@ def summary_rows(benchmarks):
 
 SUMMARY_HEADERS = ("kernel", "shape", "dtype", "threads", "reference ms", "fastmlp ms", "speedup",
                    "GFLOP/s", "% of peak")
+PEER_HEADERS = ("peer", "shape", "dtype", "threads", "peer ms", "fastmlp ms", "fastmlp faster by")
+
+
+def peer_rows(benchmarks):
+    """The rows of :data:`PEER_HEADERS`: each peer against fastmlp in its group (same dtype, threads)."""
+    medians = {(b["group"], _impl(b)): b["stats"]["median"] for b in benchmarks}
+    rows = []
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if info["impl"] in PEERS:
+            ours = medians.get((bench["group"], "fastmlp"))
+            shape = ",".join(f"{axis}={info[axis]}" for axis in SHAPE_AXES if axis in info)
+            rows.append([info["impl"], shape, info["dtype"], info["threads"],
+                         _number(bench["stats"]["median"] * 1e3, ".3g"),
+                         _number(ours and ours * 1e3, ".3g"),
+                         _number(ours and bench["stats"]["median"] / ours, ".2f", "x")])
+    return rows
 
 
 def _number(value, spec, suffix=""):
@@ -644,8 +734,12 @@ def headline_cases(threads, quick=False, max_rows=None):
     for kernel, shape in HEADLINE:
         if caps and "rows" in shape:
             shape = {**shape, "rows": min(shape["rows"], *caps)}
+        peers = [impl for impl in PEERS if not peer_missing(impl)] \
+            if kernel == "epoch" and shape == PEER_SHAPE else []
         for n in threads:
-            batches.append(tuple(Case(kernel, impl, dtype, n, **shape) for impl, dtype in VARIANTS))
+            variants = [*VARIANTS, *((impl, dtype) for impl in peers
+                                     for dtype in ("float64", "float32"))]
+            batches.append(tuple(Case(kernel, impl, dtype, n, **shape) for impl, dtype in variants))
     return batches
 
 
@@ -693,6 +787,12 @@ def run_bench(args):
     machine = machine_info(threads)
     annotate(benchmarks, machine)
     print(format_table(SUMMARY_HEADERS, summary_rows(benchmarks)))
+    if any(_impl(b) in PEERS for b in benchmarks):
+        print("\nThe chapter epoch in other libraries (same job; scikit-learn with its own log-loss):")
+        print(format_table(PEER_HEADERS, peer_rows(benchmarks)))
+    for impl in PEERS:
+        if peer_missing(impl):
+            print(f"peer {impl} skipped: {peer_missing(impl)}")
     stamp = datetime.datetime.now(datetime.timezone.utc)
     output = Path(args.output or f"bench-{machine['fastmlp']['slug']}-{stamp:%Y%m%d-%H%M%S}.json")
     output.write_text(json.dumps({"machine_info": machine, "commit_info": commit_info(),
