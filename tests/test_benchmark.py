@@ -203,3 +203,16 @@ def test_the_pytest_suite_saves_annotated_results(tmp_path):
         assert ("speedup" in bench["extra_info"]) == (bench["extra_info"]["impl"] == "fastmlp")
     code, out, _ = run(benchmark.main, ["compare", str(path)])
     assert code == 0 and "onehot|batch=100|float32|t1" in out
+
+
+@pytest.mark.parametrize("impl", [
+    "sklearn",  # a runtime dependency: always there
+    pytest.param("torch", marks=pytest.mark.skipif(bool(benchmark.peer_missing("torch")),
+                                                   reason=str(benchmark.peer_missing("torch"))))])
+def test_peer_epoch_runs_and_is_tabled_beside_fastmlp(impl):
+    assert benchmark.peer_missing(impl) is None
+    cases = [benchmark.Case("epoch", name, "float32", 1, rows=300, batch=100, hidden=8)
+             for name in ("fastmlp", impl)]
+    rows = benchmark.peer_rows(benchmark.run_interleaved(cases, rounds=1))
+    assert [row[0] for row in rows] == [impl]
+    assert rows[0][-1].endswith("x") and float(rows[0][-1][:-1]) > 0
