@@ -1,6 +1,7 @@
 """Fused loops: one compiled call trains a whole epoch, one evaluates a whole data set.
 
-Neither allocates: the caller passes the workspaces (see ``fastmlp._workspace``).
+Neither allocates: the caller passes the workspaces (``fastmlp.model._train_workspace``
+and ``_evaluate`` allocate them once per call).
 """
 import numba
 
