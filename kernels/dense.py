@@ -16,10 +16,14 @@ the same path, hence gets the same bits, at any thread count.
 import math
 
 import numba
+import numpy as np
 
 from ._config import RELU, jit
 
 SMALL_BATCH = 8  # below this many examples the weight update uses sgd_rank_update
+# A bound of 0 passed as ZERO, not as the literal 0: Numba compiles a callee once per distinct
+# argument type, and a literal is a type of its own (an extra compilation on a cold cache).
+ZERO = np.int64(0)
 L2_BLOCK_BYTES = 512 * 1024  # rows of A that gemm_nt keeps in L2 at once (a quarter of a 2 MiB L2)
 
 
@@ -269,7 +273,7 @@ def backward(x, a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta
         transpose_rows(a_h, a_h_t, n0, n1)
         transpose_rows(x, x_t, n0, n1)
     one = d_w_h.dtype.type(1)
-    gemm_nt(delta_out_t, a_h_t, d_w_out, 0, d_w_out.shape[0], 0, d_w_out.shape[1], False, one)
+    gemm_nt(delta_out_t, a_h_t, d_w_out, ZERO, d_w_out.shape[0], 0, d_w_out.shape[1], False, one)
     sum_rows(delta_out_t, d_b_out)
     sum_rows(delta_h_t, d_b_h)
     for c in numba.prange(num_chunks):

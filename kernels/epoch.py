@@ -7,7 +7,7 @@ import numba
 
 from ._config import jit
 from .loss import row_sse_argmax
-from .dense import (SMALL_BATCH, chunk, forward_rows, gemm_nt, output_deltas, sgd_rank_update,
+from .dense import (SMALL_BATCH, ZERO, chunk, forward_rows, gemm_nt, output_deltas, sgd_rank_update,
                     sum_rows, transpose_rows)
 from .shuffle import gather_rows
 
@@ -43,7 +43,7 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
             transpose_rows(a_h, a_h_t, n0, n1)
             transpose_rows(xb, x_t, n0, n1)
         # [C, B] @ [H, B].T -> d_w_out [C, H]; small, one thread
-        gemm_nt(delta_out_t, a_h_t, d_w_out, 0, d_w_out.shape[0], 0, num_hidden, False, lr)
+        gemm_nt(delta_out_t, a_h_t, d_w_out, ZERO, d_w_out.shape[0], 0, num_hidden, False, lr)
         sum_rows(delta_out_t, d_b_out)
         sum_rows(delta_h_t, d_b_h)
         # w_h -= lr * ([H, B] @ [F, B].T), each thread owning a slice of hidden units
@@ -83,7 +83,7 @@ def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
             r0 = b * block
             r1 = min(r0 + block, num_rows)
             forward_rows(X[r0:r1], weight_h, bias_h, weight_out, bias_out, activation,
-                         a_h_c, a_out_c, 0, r1 - r0)
+                         a_h_c, a_out_c, ZERO, r1 - r0)
             sse = 0.0
             correct = 0
             for n in range(r1 - r0):
