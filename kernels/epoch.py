@@ -41,7 +41,8 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
             output_deltas(a_h, a_out, yb, weight_out, activation, delta_out_t, d_a_h, delta_h_t,
                           n0, n1)
             transpose_rows(a_h, a_h_t, n0, n1)
-            transpose_rows(xb, x_t, n0, n1)
+            if minibatch_size >= SMALL_BATCH:  # only the dot-form update reads x.T
+                transpose_rows(xb, x_t, n0, n1)
         # [C, B] @ [H, B].T -> d_w_out [C, H]; small, one thread
         gemm_nt(delta_out_t, a_h_t, d_w_out, ZERO, d_w_out.shape[0], 0, num_hidden, False, lr)
         sum_rows(delta_out_t, d_b_out)
