@@ -95,8 +95,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         with threads_for(n * weight_h.size) as threads:
             dense.backward(X, a_h, a_out, y, weight_out, check_activation(self.activation),
                            np.empty((self.num_classes, n), dtype), np.empty((n, num_hidden), dtype),
-                           np.empty((num_hidden, n), dtype), np.empty((num_hidden, n), dtype),
-                           np.empty((num_features, n), dtype), *grads, threads)
+                           np.empty((num_hidden, n), dtype), *grads, threads)
         return grads
 
     def predict(self, X):
@@ -233,14 +232,6 @@ class EpochTrainer:
         self.num_examples = self.X.shape[0]
         self.num_steps = self.num_examples // self.minibatch_size
         self._workspace = _train_workspace(params, self.minibatch_size)
-        self._per_thread_rows = np.empty((0, params[0].shape[1]), self.dtype)
-
-    def _per_thread(self, num_threads):
-        """A (num_threads, num_features) workspace, reallocated only when the thread count grows."""
-        if self._per_thread_rows.shape[0] < num_threads:
-            self._per_thread_rows = np.empty((num_threads, self._per_thread_rows.shape[1]),
-                                             self.dtype)
-        return self._per_thread_rows[:num_threads]
 
     def check_data(self, X, y, x_name="X", y_name="y"):
         """``(X, y)`` validated against the model and converted to its dtype."""
@@ -254,7 +245,7 @@ class EpochTrainer:
         with threads_for(self.minibatch_size * params[0].size) as threads:
             epoch.train_steps(self.X, self.y, order, first_step, last_step,
                               self.minibatch_size, self.learning_rate, self.activation, *params,
-                              *self._workspace, self._per_thread(threads))
+                              *self._workspace, threads)
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on validated ``X, y`` (draws its shuffle)."""
@@ -293,13 +284,12 @@ def _train_workspace(params, minibatch_size):
     weight_h, _, weight_out, _ = params
     (num_hidden, num_features), num_classes = weight_h.shape, weight_out.shape[0]
     b, dtype = minibatch_size, weight_h.dtype
-    return (np.empty((b, num_features), dtype), np.empty((num_features, b), dtype),
-            np.empty(b, np.int64), np.empty((b, num_hidden), dtype),
-            np.empty((b, num_classes), dtype), np.empty((num_hidden, b), dtype),
+    return (np.empty((b, num_features), dtype), np.empty(b, np.int64),
+            np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
             np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
             np.empty((num_hidden, b), dtype),
             np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
-            np.empty(num_hidden, dtype))
+            np.empty((num_hidden, num_features), dtype), np.empty(num_hidden, dtype))
 
 
 def _check_num_labels(nnet, num_labels):

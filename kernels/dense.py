@@ -1,17 +1,23 @@
-"""Dense layers: the register-blocked product ``A @ B.T`` and the fused forward/backward.
+"""Dense layers: the forward pass, the deltas and the weight gradients.
 
-Every matrix product of the MLP is written as ``A @ B.T`` with both operands
-contiguous along the reduction axis, so that the innermost loop is a dot product
-that LLVM vectorises with independent accumulators:
+Two kinds of matrix product, each where it is faster:
 
-* forward  ``z_h[n, h]   = sum_f x[n, f] * w_h[h, f]``        A = x,       B = w_h
-* backward ``d_w_h[h, f] = sum_n delta_h[n, h] * x[n, f]``    A = delta_h.T, B = x.T
-
-The blocked path computes a 4 x 4 tile of the output per pass over the reduction
-axis (16 accumulators, 8 loads per 16 multiply-adds). Tiles start at multiples of
-4 of the caller's range; leftovers take 1 x 4, 4 x 1 and 1 x 1 paths. Callers that
-split work between threads cut at multiples of 4, so every output element takes
-the same path, hence gets the same bits, at any thread count.
+* forward ``z_h[n, h] = sum_f x[n, f] * w_h[h, f]``, ``A @ B.T`` with both operands
+  contiguous along the reduction axis: ``gemm_nt``, a 4 x 4 register-tiled dot
+  product that LLVM vectorises (16 accumulators, 8 loads per 16 multiply-adds);
+  BLAS measured slower here (it packs ``w_h`` again on every call).
+  Tiles start at multiples of 4 of the caller's range; leftovers take 1 x 4, 4 x 1
+  and 1 x 1 paths. Callers that split rows between threads cut at multiples of 4, so
+  every output element takes the same path, hence the same bits, at any thread count.
+* weight gradients ``d_w_h = delta_h.T @ x`` (a reduction over the minibatch,
+  often short): ``np.dot`` inside the kernel, i.e. SciPy's BLAS. A dot product over
+  the batch would pay a horizontal sum per output and need ``x.T``; BLAS
+  accumulates along the batch in vector registers and reads ``x`` as it is
+  (measured: 2x faster at batch 100, 3x at batch 10, one thread). The caller keeps
+  BLAS at one thread (``fastmlp.threads.threads_for``): these calls run inside
+  parallel regions. A BLAS call's bits can depend on its size (OpenBLAS picks a
+  kernel by shape), so the gradient is cut into ``blas_pieces`` row blocks, a
+  count that depends on the shape only, never on the thread count.
 """
 import math
 
@@ -20,11 +26,12 @@ import numpy as np
 
 from ._config import RELU, jit
 
-SMALL_BATCH = 8  # below this many examples the weight update uses sgd_rank_update
 # A bound of 0 passed as ZERO, not as the literal 0: Numba compiles a callee once per distinct
 # argument type, and a literal is a type of its own (an extra compilation on a cold cache).
 ZERO = np.int64(0)
 L2_BLOCK_BYTES = 512 * 1024  # rows of A that gemm_nt keeps in L2 at once (a quarter of a 2 MiB L2)
+SMALL_BATCH = 8  # fewer examples than this: weight gradients without BLAS (see gradient_rows)
+BLAS_PIECE_ROWS = 32  # fewest gradient rows per BLAS call: each call packs x again (~25% at 25 rows)
 
 
 @jit
@@ -49,16 +56,7 @@ def activation_derivative(a, activation, one):
 
 
 @jit
-def _store(C, i, k, acc, update, alpha):
-    # update=False: C = acc;  update=True: C -= alpha * acc (the SGD step on a gradient tile)
-    if update:
-        C[i, k] -= alpha * acc
-    else:
-        C[i, k] = acc
-
-
-@jit
-def _gemm_nt_tiles(A, B, C, m0, m1, n0, n1, update, alpha):
+def _gemm_nt_tiles(A, B, C, m0, m1, n0, n1):
     """The 4 x 4 tiles of ``gemm_nt``: ``m1 - m0`` and ``n1 - n0`` are multiples of 4."""
     K = A.shape[1]
     zero = C.dtype.type(0)
@@ -91,27 +89,27 @@ def _gemm_nt_tiles(A, B, C, m0, m1, n0, n1, update, alpha):
                 c31 += a3 * b1
                 c32 += a3 * b2
                 c33 += a3 * b3
-            _store(C, i, k, c00, update, alpha)
-            _store(C, i, k + 1, c01, update, alpha)
-            _store(C, i, k + 2, c02, update, alpha)
-            _store(C, i, k + 3, c03, update, alpha)
-            _store(C, i + 1, k, c10, update, alpha)
-            _store(C, i + 1, k + 1, c11, update, alpha)
-            _store(C, i + 1, k + 2, c12, update, alpha)
-            _store(C, i + 1, k + 3, c13, update, alpha)
-            _store(C, i + 2, k, c20, update, alpha)
-            _store(C, i + 2, k + 1, c21, update, alpha)
-            _store(C, i + 2, k + 2, c22, update, alpha)
-            _store(C, i + 2, k + 3, c23, update, alpha)
-            _store(C, i + 3, k, c30, update, alpha)
-            _store(C, i + 3, k + 1, c31, update, alpha)
-            _store(C, i + 3, k + 2, c32, update, alpha)
-            _store(C, i + 3, k + 3, c33, update, alpha)
+            C[i, k] = c00
+            C[i, k + 1] = c01
+            C[i, k + 2] = c02
+            C[i, k + 3] = c03
+            C[i + 1, k] = c10
+            C[i + 1, k + 1] = c11
+            C[i + 1, k + 2] = c12
+            C[i + 1, k + 3] = c13
+            C[i + 2, k] = c20
+            C[i + 2, k + 1] = c21
+            C[i + 2, k + 2] = c22
+            C[i + 2, k + 3] = c23
+            C[i + 3, k] = c30
+            C[i + 3, k + 1] = c31
+            C[i + 3, k + 2] = c32
+            C[i + 3, k + 3] = c33
 
 
 @jit
-def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
-    """``C[m0:m1, n0:n1] = A[m0:m1] @ B[n0:n1].T``, or ``-= alpha * (...)`` when ``update``.
+def gemm_nt(A, B, C, m0, m1, n0, n1):
+    """``C[m0:m1, n0:n1] = A[m0:m1] @ B[n0:n1].T``.
 
     A (M, K), B (N, K), C (M, N), all C-contiguous. ``m0`` and ``n0`` should be
     multiples of 4 for thread-count-independent results (see module docstring).
@@ -123,7 +121,7 @@ def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
     # Rows of A in blocks that stay in L2 while every 4-row panel of B (in L1) passes them
     row_block = max(4, L2_BLOCK_BYTES // max(1, K * A.itemsize) // 4 * 4)
     for mb in range(m0, m4, row_block):
-        _gemm_nt_tiles(A, B, C, mb, min(mb + row_block, m4), n0, n4, update, alpha)
+        _gemm_nt_tiles(A, B, C, mb, min(mb + row_block, m4), n0, n4)
     for k in range(n0, n4, 4):
         for i in range(m4, m1):  # leftover rows of A against each 4-row panel of B
             c0 = c1 = c2 = c3 = zero
@@ -133,10 +131,10 @@ def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
                 c1 += a * B[k + 1, r]
                 c2 += a * B[k + 2, r]
                 c3 += a * B[k + 3, r]
-            _store(C, i, k, c0, update, alpha)
-            _store(C, i, k + 1, c1, update, alpha)
-            _store(C, i, k + 2, c2, update, alpha)
-            _store(C, i, k + 3, c3, update, alpha)
+            C[i, k] = c0
+            C[i, k + 1] = c1
+            C[i, k + 2] = c2
+            C[i, k + 3] = c3
     for k in range(n4, n1):  # leftover rows of B
         for i in range(m0, m4, 4):
             c0 = c1 = c2 = c3 = zero
@@ -146,35 +144,15 @@ def gemm_nt(A, B, C, m0, m1, n0, n1, update, alpha):
                 c1 += A[i + 1, r] * b
                 c2 += A[i + 2, r] * b
                 c3 += A[i + 3, r] * b
-            _store(C, i, k, c0, update, alpha)
-            _store(C, i + 1, k, c1, update, alpha)
-            _store(C, i + 2, k, c2, update, alpha)
-            _store(C, i + 3, k, c3, update, alpha)
+            C[i, k] = c0
+            C[i + 1, k] = c1
+            C[i + 2, k] = c2
+            C[i + 3, k] = c3
         for i in range(m4, m1):
             c = zero
             for r in range(K):
                 c += A[i, r] * B[k, r]
-            _store(C, i, k, c, update, alpha)
-
-
-@jit
-def sgd_rank_update(delta_t, x, weight, learning_rate, g, h0, h1):
-    """``weight[h] -= lr * sum_n delta_t[h, n] * x[n]`` for rows ``h0:h1``, vectorised along ``x``'s rows.
-
-    The small-batch form of the weight update (fewer than ``SMALL_BATCH`` examples),
-    where a dot product over the batch would be too short to vectorise.
-    delta_t (H, N), x (N, F), weight (H, F), g (F,) a workspace.
-    """
-    for h in range(h0, h1):
-        d = delta_t[h, 0]
-        for f in range(x.shape[1]):
-            g[f] = d * x[0, f]
-        for n in range(1, x.shape[0]):
-            d = delta_t[h, n]
-            for f in range(x.shape[1]):
-                g[f] += d * x[n, f]
-        for f in range(x.shape[1]):
-            weight[h, f] -= learning_rate * g[f]
+            C[i, k] = c
 
 
 @jit
@@ -195,11 +173,11 @@ def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_o
     x (N, F), weight_h (H, F), weight_out (C, H); a_h (N, H) and a_out (N, C) are outputs.
     """
     one = a_h.dtype.type(1)
-    gemm_nt(x, weight_h, a_h, n0, n1, 0, weight_h.shape[0], False, one)
+    gemm_nt(x, weight_h, a_h, n0, n1, ZERO, weight_h.shape[0])
     for n in range(n0, n1):
         for h in range(a_h.shape[1]):
             a_h[n, h] = activate(a_h[n, h] + bias_h[h], activation, one)
-    gemm_nt(a_h, weight_out, a_out, n0, n1, 0, weight_out.shape[0], False, one)
+    gemm_nt(a_h, weight_out, a_out, n0, n1, ZERO, weight_out.shape[0])
     for n in range(n0, n1):
         for c in range(a_out.shape[1]):
             a_out[n, c] = sigmoid(a_out[n, c] + bias_out[c], one)
@@ -250,32 +228,71 @@ def sum_rows(delta_t, out):
 
 
 @jit
-def transpose_rows(a, a_t, n0, n1):
-    """``a_t[:, n] = a[n, :]`` for rows ``n0:n1``, in 8-row tiles so each write fills a cache line."""
-    for t0 in range(n0, n1, 8):
-        t1 = min(t0 + 8, n1)
-        for j in range(a.shape[1]):
-            for n in range(t0, t1):
-                a_t[j, n] = a[n, j]
+def blas_pieces(num_rows):
+    """Row blocks for a BLAS weight gradient: a power of two with at least ``BLAS_PIECE_ROWS`` rows each.
+
+    A function of the shape only, so each call, hence each bit, is the same at any thread count.
+    """
+    pieces = 1
+    while num_rows // (2 * pieces) >= BLAS_PIECE_ROWS:
+        pieces *= 2
+    return pieces
+
+
+@jit
+def gradient_rows(delta_t, x, d_w, h0, h1):
+    """``d_w[h0:h1] = delta_t[h0:h1] @ x``; delta_t (H, N), x (N, F), d_w (H, F).
+
+    Below ``SMALL_BATCH`` examples a BLAS call costs more than the product: sum the
+    ``N`` scaled rows of ``x`` directly (vectorised along ``x``'s rows).
+    """
+    if h1 <= h0:
+        return
+    if x.shape[0] >= SMALL_BATCH:
+        np.dot(delta_t[h0:h1], x, d_w[h0:h1])
+        return
+    for h in range(h0, h1):
+        d = delta_t[h, 0]
+        for f in range(x.shape[1]):
+            d_w[h, f] = d * x[0, f]
+        for n in range(1, x.shape[0]):
+            d = delta_t[h, n]
+            for f in range(x.shape[1]):
+                d_w[h, f] += d * x[n, f]
+
+
+@jit
+def sgd_update(delta_t, x, weight, d_w, learning_rate, pieces, p):
+    """``weight -= lr * (delta_t @ x)`` on the rows of piece ``p`` of ``pieces``, gradient ``d_w``.
+
+    Each block's gradient is applied while it is still in cache: the piece's
+    rows at once through BLAS, a row at a time below ``SMALL_BATCH``.
+    """
+    h0, h1 = chunk(weight.shape[0], pieces, p)
+    block = h1 - h0 if x.shape[0] >= SMALL_BATCH else 1
+    for r0 in range(h0, h1, max(block, 1)):
+        r1 = min(r0 + block, h1)
+        gradient_rows(delta_t, x, d_w, r0, r1)
+        for h in range(r0, r1):
+            for f in range(weight.shape[1]):
+                weight[h, f] -= learning_rate * d_w[h, f]
 
 
 @jit(parallel=True)
-def backward(x, a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t, a_h_t, x_t,
+def backward(x, a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t,
              d_w_out, d_b_out, d_w_h, d_b_h, num_chunks):
     """The chapter's four gradients, written into ``d_w_out, d_b_out, d_w_h, d_b_h``.
 
-    Workspaces: delta_out_t (C, N), d_a_h (N, H), delta_h_t (H, N), a_h_t (H, N), x_t (F, N).
+    Workspaces: delta_out_t (C, N), d_a_h (N, H), delta_h_t (H, N).
     """
     num_rows = x.shape[0]
     for c in numba.prange(num_chunks):
         n0, n1 = chunk(num_rows, num_chunks, c)
         output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t, n0, n1)
-        transpose_rows(a_h, a_h_t, n0, n1)
-        transpose_rows(x, x_t, n0, n1)
-    one = d_w_h.dtype.type(1)
-    gemm_nt(delta_out_t, a_h_t, d_w_out, ZERO, d_w_out.shape[0], 0, d_w_out.shape[1], False, one)
+    gradient_rows(delta_out_t, a_h, d_w_out, ZERO, d_w_out.shape[0])  # [C, N] @ [N, H]
     sum_rows(delta_out_t, d_b_out)
     sum_rows(delta_h_t, d_b_h)
-    for c in numba.prange(num_chunks):
-        h0, h1 = chunk(d_w_h.shape[0], num_chunks, c)
-        gemm_nt(delta_h_t, x_t, d_w_h, h0, h1, 0, d_w_h.shape[1], False, one)
+    pieces = blas_pieces(d_w_h.shape[0])
+    for p in numba.prange(pieces):
+        h0, h1 = chunk(d_w_h.shape[0], pieces, p)
+        gradient_rows(delta_h_t, x, d_w_h, h0, h1)

@@ -7,31 +7,30 @@ import numba
 
 from ._config import jit
 from .loss import row_sse_argmax
-from .dense import (SMALL_BATCH, ZERO, chunk, forward_rows, gemm_nt, output_deltas, sgd_rank_update,
-                    sum_rows, transpose_rows)
+from .dense import (ZERO, blas_pieces, chunk, forward_rows, gradient_rows, output_deltas, sgd_update,
+                    sum_rows)
 from .shuffle import gather_rows
 
 
 @jit(parallel=True)
 def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rate, activation,
                 weight_h, bias_h, weight_out, bias_out,
-                xb, x_t, yb, a_h, a_out, a_h_t, delta_out_t, d_a_h, delta_h_t, d_w_out, d_b_out,
-                d_b_h, g):
+                xb, yb, a_h, a_out, delta_out_t, d_a_h, delta_h_t, d_w_out, d_b_out, d_w_h, d_b_h,
+                num_chunks):
     """SGD steps ``first_step:last_step`` over the minibatches ``order[s*B:(s+1)*B]``.
 
     A whole epoch is ``0:len(order) // B`` (the chapter drops the last partial batch);
     a caller may run it in pieces (a progress bar) with the same result.
     Each step: the chapter's forward, backward and update, with its arithmetic.
-    Workspaces (B = minibatch_size): xb (B, F), x_t (F, B), yb (B,), a_h (B, H),
-    a_out (B, C), a_h_t (H, B), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
-    d_w_out (C, H), d_b_out (C,), d_b_h (H,), g (T, F). Two parallel regions per step:
-    rows (gather, forward, deltas), then hidden units (the w_h update), each cut
-    into T = ``len(g)`` pieces (the thread count; results do not depend on it).
+    Workspaces (B = minibatch_size): xb (B, F), yb (B,), a_h (B, H), a_out (B, C),
+    delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B), d_w_out (C, H), d_b_out (C,),
+    d_w_h (H, F), d_b_h (H,). Two parallel regions per step: rows (gather, forward,
+    deltas) in ``num_chunks`` pieces, then the w_h gradient and update in
+    ``blas_pieces(H)`` row blocks. Results do not depend on the thread count.
     """
-    num_features = X.shape[1]
     num_hidden = weight_h.shape[0]
-    num_chunks = g.shape[0]
     lr = weight_h.dtype.type(learning_rate)
+    pieces = blas_pieces(num_hidden)
     for step in range(first_step, last_step):
         rows = order[step * minibatch_size:(step + 1) * minibatch_size]
         for c in numba.prange(num_chunks):
@@ -40,20 +39,12 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
             forward_rows(xb, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
             output_deltas(a_h, a_out, yb, weight_out, activation, delta_out_t, d_a_h, delta_h_t,
                           n0, n1)
-            transpose_rows(a_h, a_h_t, n0, n1)
-            if minibatch_size >= SMALL_BATCH:  # only the dot-form update reads x.T
-                transpose_rows(xb, x_t, n0, n1)
-        # [C, B] @ [H, B].T -> d_w_out [C, H]; small, one thread
-        gemm_nt(delta_out_t, a_h_t, d_w_out, ZERO, d_w_out.shape[0], 0, num_hidden, False, lr)
+        gradient_rows(delta_out_t, a_h, d_w_out, ZERO, d_w_out.shape[0])  # [C, B] @ [B, H]: small
         sum_rows(delta_out_t, d_b_out)
         sum_rows(delta_h_t, d_b_h)
-        # w_h -= lr * ([H, B] @ [F, B].T), each thread owning a slice of hidden units
-        for c in numba.prange(num_chunks):
-            h0, h1 = chunk(num_hidden, num_chunks, c)
-            if minibatch_size < SMALL_BATCH:
-                sgd_rank_update(delta_h_t, xb, weight_h, lr, g[c], h0, h1)
-            else:
-                gemm_nt(delta_h_t, x_t, weight_h, h0, h1, 0, num_features, True, lr)
+        # w_h -= lr * ([H, B] @ [B, F]), a block of hidden units at a time
+        for p in numba.prange(pieces):
+            sgd_update(delta_h_t, xb, weight_h, d_w_h, lr, pieces, p)
         for h in range(num_hidden):
             bias_h[h] -= lr * d_b_h[h]
         for k in range(weight_out.shape[0]):
