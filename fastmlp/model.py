@@ -284,7 +284,7 @@ def _train_workspace(params, minibatch_size):
     weight_h, _, weight_out, _ = params
     (num_hidden, num_features), num_classes = weight_h.shape, weight_out.shape[0]
     b, dtype = minibatch_size, weight_h.dtype
-    return (np.empty((b, num_features), dtype), np.empty(b, np.int64),
+    return (np.empty((2, b, num_features), dtype), np.empty((2, b), np.int64),
             np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
             np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
             np.empty((num_hidden, b), dtype),

@@ -22,29 +22,40 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     A whole epoch is ``0:len(order) // B`` (the chapter drops the last partial batch);
     a caller may run it in pieces (a progress bar) with the same result.
     Each step: the chapter's forward, backward and update, with its arithmetic.
-    Workspaces (B = minibatch_size): xb (B, F), yb (B,), a_h (B, H), a_out (B, C),
-    delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B), d_w_out (C, H), d_b_out (C,),
-    d_w_h (H, F), d_b_h (H,). Two parallel regions per step: rows (gather, forward,
-    deltas) in ``num_chunks`` pieces, then the w_h gradient and update in
-    ``blas_pieces(H)`` row blocks. Results do not depend on the thread count.
+    Workspaces (B = minibatch_size): xb (2, B, F) and yb (2, B), two minibatch buffers;
+    a_h (B, H), a_out (B, C), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
+    d_w_out (C, H), d_b_out (C,), d_w_h (H, F), d_b_h (H,).
+    Two parallel regions per step: the rows (forward, deltas) in ``num_chunks``
+    pieces; then the w_h gradient and update in ``blas_pieces(H)`` row blocks beside
+    the gather of the next minibatch into the other buffer (one more task, which
+    keeps a second thread busy while one BLAS piece runs). Results do not depend on
+    the thread count.
     """
     num_hidden = weight_h.shape[0]
     lr = weight_h.dtype.type(learning_rate)
     pieces = blas_pieces(num_hidden)
+    for c in numba.prange(num_chunks):
+        n0, n1 = chunk(minibatch_size, num_chunks, c)
+        gather_rows(X, y, order[first_step * minibatch_size:], xb[0], yb[0], n0, n1)
     for step in range(first_step, last_step):
-        rows = order[step * minibatch_size:(step + 1) * minibatch_size]
+        x_cur, y_cur = xb[(step - first_step) % 2], yb[(step - first_step) % 2]
         for c in numba.prange(num_chunks):
             n0, n1 = chunk(minibatch_size, num_chunks, c)
-            gather_rows(X, y, rows, xb, yb, n0, n1)
-            forward_rows(xb, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
-            output_deltas(a_h, a_out, yb, weight_out, activation, delta_out_t, d_a_h, delta_h_t,
-                          n0, n1)
+            forward_rows(x_cur, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out,
+                         n0, n1)
+            output_deltas(a_h, a_out, y_cur, weight_out, activation, delta_out_t, d_a_h,
+                          delta_h_t, n0, n1)
         gradient_rows(delta_out_t, a_h, d_w_out, ZERO, d_w_out.shape[0])  # [C, B] @ [B, H]: small
         sum_rows(delta_out_t, d_b_out)
         sum_rows(delta_h_t, d_b_h)
-        # w_h -= lr * ([H, B] @ [B, F]), a block of hidden units at a time
-        for p in numba.prange(pieces):
-            sgd_update(delta_h_t, xb, weight_h, d_w_h, lr, pieces, p)
+        # w_h -= lr * ([H, B] @ [B, F]), a block of hidden units per task; the last task gathers
+        for p in numba.prange(pieces + 1):
+            if p < pieces:
+                sgd_update(delta_h_t, x_cur, weight_h, d_w_h, lr, pieces, p)
+            elif step + 1 < last_step:
+                nxt = (step + 1 - first_step) % 2
+                gather_rows(X, y, order[(step + 1) * minibatch_size:], xb[nxt], yb[nxt], ZERO,
+                            minibatch_size)
         for h in range(num_hidden):
             bias_h[h] -= lr * d_b_h[h]
         for k in range(weight_out.shape[0]):

@@ -213,7 +213,8 @@ def test_training_parity(small_data, capsys, activation, minibatch_size, learnin
         assert np.max(np.abs(getattr(fast, name) - getattr(ref, name))) <= 1e-9, name
 
 
-def test_results_do_not_depend_on_thread_count(small_data):
+@pytest.mark.parametrize("num_hidden", [50, 130])  # 130: the w_h gradient in 4 BLAS pieces
+def test_results_do_not_depend_on_thread_count(small_data, num_hidden):
     import numba
     X_train, y_train, X_valid, y_valid = small_data
     results = []
@@ -221,7 +222,7 @@ def test_results_do_not_depend_on_thread_count(small_data):
         previous = numba.get_num_threads()
         fastmlp.set_num_threads(threads)
         try:
-            model = quiet(fastmlp.NeuralNetMLP, 784, 50, 10)
+            model = quiet(fastmlp.NeuralNetMLP, 784, num_hidden, 10)
             np.random.seed(1)
             history = quiet(fastmlp.train, model, X_train, y_train, X_valid, y_valid, 2)
             a_h, a_out = model.forward(X_valid)
