@@ -1,7 +1,7 @@
 """fastmlp's Numba kernels (installed as ``fastmlp.kernels``).
 
-One module per concern: :mod:`.dense` (the blocked ``A @ B.T`` and the layer
-passes), :mod:`.onehot`, :mod:`.shuffle` (NumPy's legacy shuffle and the row
-gather), :mod:`.epoch` (the fused training epoch and evaluation) and
-:mod:`.validate`. Kernels trust their inputs: :mod:`fastmlp` validates first.
+One module per concern: :mod:`.dense` (the blocked ``A @ B.T``, the layer
+passes and the BLAS weight gradients), :mod:`.onehot`, :mod:`.shuffle` (NumPy's
+legacy shuffle and the row gather), :mod:`.epoch` (the fused training epoch and
+evaluation) and :mod:`.validate`. Kernels trust their inputs: :mod:`fastmlp` validates first.
 """
