@@ -19,8 +19,9 @@ The grid, pruned to run in under ten minutes on two cores:
   single-row steps alone take 3-15 s a round there).
 
 The chapter epoch also runs in scikit-learn (``MLPClassifier``, plain SGD, its own
-log-loss) and, where installed, PyTorch eager (the same network, MSE, SGD), in
-float64 and float32: rows beside fastmlp's in the epoch's groups.
+log-loss) and, where installed, PyTorch eager and JAX (``jax.jit``, the epoch a
+``lax.scan``, in a worker process per dtype and thread count) (the same network,
+MSE, SGD), in float64 and float32: rows beside fastmlp's in the epoch's groups.
 
 Quick mode (``--quick`` or ``FASTMLP_BENCH_QUICK=1``) keeps batch 100, hidden
 50, no peers, and times fewer rounds.
@@ -88,7 +89,7 @@ def _shapes(quick):
 
 
 def _peer_cases(quick):
-    """The chapter epoch in scikit-learn and PyTorch (full grid only), each skipped without its library."""
+    """The chapter epoch in the :data:`PEERS` (full grid only), each skipped without its library."""
     if quick:
         return []
     return [pytest.param(*(getattr(case, arg) for arg in ARGNAMES), id=case.id,

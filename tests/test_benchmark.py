@@ -2,6 +2,7 @@
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -205,10 +206,16 @@ def test_the_pytest_suite_saves_annotated_results(tmp_path):
     assert code == 0 and "onehot|batch=100|float32|t1" in out
 
 
+def needs(impl):
+    """Marks that skip a test, saying why, where peer ``impl``'s library is not installed."""
+    return pytest.mark.skipif(bool(benchmark.peer_missing(impl)),
+                              reason=str(benchmark.peer_missing(impl)))
+
+
 @pytest.mark.parametrize("impl", [
     "sklearn",  # a runtime dependency: always there
-    pytest.param("torch", marks=pytest.mark.skipif(bool(benchmark.peer_missing("torch")),
-                                                   reason=str(benchmark.peer_missing("torch"))))])
+    pytest.param("torch", marks=needs("torch")),
+    pytest.param("jax", marks=needs("jax"))])
 def test_peer_epoch_runs_and_is_tabled_beside_fastmlp(impl):
     assert benchmark.peer_missing(impl) is None
     cases = [benchmark.Case("epoch", name, "float32", 1, rows=300, batch=100, hidden=8)
@@ -216,3 +223,61 @@ def test_peer_epoch_runs_and_is_tabled_beside_fastmlp(impl):
     rows = benchmark.peer_rows(benchmark.run_interleaved(cases, rounds=1))
     assert [row[0] for row in rows] == [impl]
     assert rows[0][-1].endswith("x") and float(rows[0][-1][:-1]) > 0
+
+
+def test_every_peer_is_tabled_or_skipped_with_a_reason():
+    assert set(benchmark.PEERS) == {"sklearn", "torch", "jax"}
+    for impl in benchmark.PEERS:
+        assert benchmark.peer_missing(impl) is None or "pip install" in benchmark.peer_missing(impl)
+
+
+@needs("jax")
+def test_jax_worker_is_held_to_one_cpu_and_ends_cleanly():
+    case = benchmark.Case("epoch", "jax", "float32", 1, rows=2000, batch=1000, hidden=256)
+    worker = benchmark._JaxWorker(case)
+    try:
+        for _ in range(3):
+            worker.run()
+        info = worker.describe()
+    finally:
+        worker.close()
+    assert worker._process.returncode == 0  # quit, not killed
+    assert "jax" not in sys.modules  # the parent never imports JAX
+    assert info["pid"] == worker.pid != os.getpid()
+    assert (info["backend"], info["dtype"], info["runs"]) == ("cpu", "float32", 3)
+    assert benchmark.JAX_ONE_THREAD_FLAGS in info["xla_flags"]
+    if hasattr(os, "sched_getaffinity"):
+        assert len(info["affinity"]) == 1
+        # one CPU: its epochs' CPU time cannot exceed their wall time
+        assert info["cpu_seconds"] <= 1.05 * info["wall_seconds"] + 0.01
+    with pytest.raises(RuntimeError, match="could not be sent 'run'"):
+        worker.run()
+
+
+@pytest.mark.parametrize("code, message", [
+    ("import sys; sys.stderr.write('no backend'); sys.exit(3)",
+     r"exited during its setup \(exit status 3\); its stderr ends with:\nno backend"),
+    ("import sys; print('ready {}', flush=True); sys.stdin.readline(); "
+     "sys.stderr.write('Segmentation fault'); sys.exit(-11 % 256)",
+     r"exited during 'run' \(exit status 245\).*\nSegmentation fault"),
+    ("import sys; print('ready {}', flush=True); sys.stdin.readline(); print('oops', flush=True)",
+     r"answered 'oops' to 'run' instead of 'done'"),
+], ids=["setup", "run", "garbled"])
+def test_a_jax_worker_crash_raises_instead_of_hanging(monkeypatch, code, message):
+    # a stand-in worker (no JAX needed): the parent's side of the protocol
+    monkeypatch.setattr(benchmark, "_JAX_WORKER_CODE", code)
+    case = benchmark.Case("epoch", "jax", "float32", 1, rows=300, batch=100, hidden=8)
+    with pytest.raises(RuntimeError, match=f"the JAX worker of {case.id} \\(pid \\d+\\) "):
+        try:
+            benchmark._JaxWorker(case).run()
+        except RuntimeError as error:
+            assert re.search(message, str(error), re.S), str(error)
+            raise
+
+
+def test_a_stuck_jax_worker_times_out(monkeypatch):
+    monkeypatch.setattr(benchmark, "_JAX_WORKER_CODE", "import time; time.sleep(60)")
+    monkeypatch.setattr(benchmark, "JAX_WORKER_TIMEOUT", 0.5)
+    case = benchmark.Case("epoch", "jax", "float32", 1, rows=300, batch=100, hidden=8)
+    with pytest.raises(RuntimeError, match=r"did not finish its setup within 0.5 s \(exit status -9\)"):
+        benchmark._JaxWorker(case)
