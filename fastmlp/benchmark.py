@@ -47,6 +47,7 @@ import threadpoolctl
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import __version__, reference
+from .cli import int_in
 from .kernels import dense, onehot, shuffle
 from .kernels._config import jit
 from .model import EpochTrainer, NeuralNetMLP, _permutation, compute_mse_and_acc
@@ -1173,20 +1174,6 @@ def run_compare(args):
 
 # --- command line ------------------------------------------------------------------------
 
-def _int_in(minimum, maximum=None):
-    """An argparse ``type``: an integer in ``[minimum, maximum]``."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-            raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {text!r}")
-        return value
-    return parse
-
-
 def add_commands(subparsers):
     """Register ``bench`` and ``compare`` on an ``argparse`` subparsers object.
 
@@ -1201,14 +1188,14 @@ def add_commands(subparsers):
                     "Prints median times and speedups; saves pytest-benchmark JSON.")
     bench.add_argument("--quick", action="store_true",
                        help=f"at most {QUICK_ROWS:,} rows per case and 3 rounds")
-    bench.add_argument("--threads", type=_int_in(1, numba.config.NUMBA_NUM_THREADS), nargs="+",
+    bench.add_argument("--threads", type=int_in(1, numba.config.NUMBA_NUM_THREADS), nargs="+",
                        metavar="N", help="thread counts (default: 1 and all cores)")
     bench.add_argument("--output", metavar="JSON",
                        help="result file (default: bench-<cpu-slug>-<UTC time>.json here)")
-    bench.add_argument("--rounds", type=_int_in(1), metavar="R",
+    bench.add_argument("--rounds", type=int_in(1), metavar="R",
                        help="timed rounds per case (default 5; 3 with --quick)")
     # tests: tiny data (100 rows: one minibatch of the evaluation and of the chapter's training)
-    bench.add_argument("--rows", type=_int_in(EVAL_MINIBATCH), help=argparse.SUPPRESS)
+    bench.add_argument("--rows", type=int_in(EVAL_MINIBATCH), help=argparse.SUPPRESS)
     bench.set_defaults(func=run_bench)
 
     compare = subparsers.add_parser(

@@ -66,15 +66,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def int_in(minimum, maximum=None):
+    """An argparse ``type``: an integer in ``[minimum, maximum]`` (no upper bound when None)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {text!r}")
+        return value
+    return parse
 
 
 def _positive_float(text):
@@ -85,17 +88,6 @@ def _positive_float(text):
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def _seed(text):
-    """argparse type: a seed ``np.random.seed`` accepts, 0 <= seed < 2**32."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got {text!r}")
     return value
 
 
@@ -126,23 +118,23 @@ def add_train_command(subparsers):
     p.add_argument("--data-dir", metavar="DIR",
                    help=f"folder with the four MNIST IDX files (default: ${datasets.ENV_VAR}, "
                         f"else download with scikit-learn's fetch_openml)")
-    p.add_argument("--hidden", type=_positive_int, default=50, metavar="N",
+    p.add_argument("--hidden", type=int_in(1), default=50, metavar="N",
                    help="hidden units")
     p.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid",
                    help="hidden-layer activation (relu is the chapter's exercise)")
-    p.add_argument("--epochs", type=_positive_int, default=40, metavar="N",
+    p.add_argument("--epochs", type=int_in(1), default=40, metavar="N",
                    help="training epochs")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="SGD learning rate")
-    p.add_argument("--batch-size", type=_positive_int, default=100, metavar="N",
+    p.add_argument("--batch-size", type=int_in(1), default=100, metavar="N",
                    help="training minibatch size (the evaluation uses 100, as in the chapter)")
-    p.add_argument("--seed", type=_seed, default=123,
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=123,
                    help="np.random.seed before training: the order of every epoch and "
                         "evaluation. The initial weights always come from the model's own "
                         "seed, 123, and the split from random_state=123, as in the chapter")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="precision of the weights and arithmetic (float32 is faster and "
                         "differs in the last digits; numba backend only)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
+    p.add_argument("--threads", type=int_in(1), metavar="N",
                    help="threads for the kernels and BLAS (default: Numba's, all cores)")
     p.add_argument("--backend", choices=("numba", "numpy"), default="numba",
                    help="numba: fastmlp's kernels; numpy: the chapter's pure-NumPy code "
