@@ -6,10 +6,10 @@ fastmlp changes neither unless asked to (:func:`set_num_threads`); it only runs
 problems too small to share on one thread (:func:`threads_for`), and keeps BLAS at
 one thread while its kernels run: they call BLAS (SciPy's, through Numba's ``np.dot``)
 from inside their parallel regions, where a threaded BLAS would oversubscribe the
-cores (measured: 100x slower steps at 2 threads).
+cores (measured: forward products about 60x slower at 2 threads).
 """
-from contextlib import contextmanager
 import functools
+from contextlib import contextmanager
 
 import numba
 import scipy.linalg.cython_blas  # noqa: F401  the BLAS the kernels call: loaded now, so it can be limited

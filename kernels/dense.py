@@ -269,8 +269,8 @@ def sgd_update(delta_t, x, weight, d_w, learning_rate, pieces, p):
     rows at once through BLAS, a row at a time below ``SMALL_BATCH``.
     """
     h0, h1 = chunk(weight.shape[0], pieces, p)
-    block = h1 - h0 if x.shape[0] >= SMALL_BATCH else 1
-    for r0 in range(h0, h1, max(block, 1)):
+    block = max(h1 - h0, 1) if x.shape[0] >= SMALL_BATCH else 1  # rows per gradient call
+    for r0 in range(h0, h1, block):
         r1 = min(r0 + block, h1)
         gradient_rows(delta_t, x, d_w, r0, r1)
         for h in range(r0, r1):
