@@ -8,6 +8,7 @@ arrays to a kernel in :mod:`fastmlp.kernels`.
 import numpy as np
 
 from . import reference
+from ._memory import aligned_copy, empty_aligned
 from ._random import global_mt19937
 from ._validation import (check_activation, check_dtype, check_features, check_labels,
                           check_learning_rate, check_parameters, check_positive_int)
@@ -62,7 +63,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
     def _initialize_weights(self):
         super()._initialize_weights()  # the chapter's float64 draws, then cast
         for name in ("weight_h", "bias_h", "weight_out", "bias_out"):
-            setattr(self, name, getattr(self, name).astype(self.dtype))
+            setattr(self, name, aligned_copy(getattr(self, name).astype(self.dtype, copy=False)))
 
     def forward(self, x):
         """Return ``(a_h, a_out)`` for ``x`` of shape (n, num_features), or one example of shape (num_features,)."""
@@ -272,6 +273,7 @@ def _evaluate(params, activation, X, y, order, minibatch_size):
     block_correct = np.empty(num_blocks, np.int64)
     with threads_for(X.size * params[0].shape[0]) as threads:
         epoch.evaluate(X, y, include, *params, activation,
+                       empty_aligned((threads, EVAL_BLOCK, X.shape[1]), dtype),
                        np.empty((threads, EVAL_BLOCK, params[0].shape[0]), dtype),
                        np.empty((threads, EVAL_BLOCK, params[2].shape[0]), dtype),
                        block_sse, block_correct)
@@ -284,7 +286,7 @@ def _train_workspace(params, minibatch_size):
     weight_h, _, weight_out, _ = params
     (num_hidden, num_features), num_classes = weight_h.shape, weight_out.shape[0]
     b, dtype = minibatch_size, weight_h.dtype
-    return (np.empty((2, b, num_features), dtype), np.empty((2, b), np.int64),
+    return (empty_aligned((2, b, num_features), dtype), np.empty((2, b), np.int64),
             np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
             np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
             np.empty((num_hidden, b), dtype),

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._memory import aligned_copy
 from ._validation import check_activation, check_dtype, check_parameters, check_positive_int
 
 FORMAT = "fastmlp-mlp"
@@ -192,7 +193,7 @@ def _build(cls, data):
     model.activation = activation
     model.dtype = dtype
     for key in shapes:
-        setattr(model, key, np.ascontiguousarray(data[key]))
+        setattr(model, key, aligned_copy(data[key]))
     return model
 
 

@@ -24,7 +24,8 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     Each step: the chapter's forward, backward and update, with its arithmetic.
     Workspaces (B = minibatch_size): xb (2, B, F) and yb (2, B), two minibatch buffers;
     a_h (B, H), a_out (B, C), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
-    d_w_out (C, H), d_b_out (C,), d_w_h (H, F), d_b_h (H,).
+    d_w_out (C, H), d_b_out (C,), d_w_h (H, F) (only under ``SMALL_BATCH`` examples: above,
+    BLAS adds the update into w_h directly), d_b_h (H,).
     Two parallel regions per step: the rows (forward, deltas) in ``num_chunks``
     pieces; then the w_h gradient and update in ``blas_pieces(H)`` row blocks beside
     the gather of the next minibatch into the other buffer (one more task, which
@@ -66,13 +67,15 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
 
 @jit(parallel=True)
 def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
-             a_h, a_out, block_sse, block_correct):
+             xa, a_h, a_out, block_sse, block_correct):
     """Squared error and correct predictions of the rows of ``X`` where ``include`` is set.
 
     Rows are taken in blocks of ``a_h.shape[1]`` (a multiple of 4); each block's
     sums go to ``block_sse[b]`` / ``block_correct[b]``, so the caller's total has a
-    fixed order at any thread count. Workspaces: a_h (T, block, H), a_out
-    (T, block, C), one slice per chunk of blocks (T = the thread count). No one-hot matrix.
+    fixed order at any thread count. Workspaces: xa (T, block, F), a_h (T, block, H),
+    a_out (T, block, C), one slice per chunk of blocks (T = the thread count). Each
+    block is copied into ``xa``, cache-line aligned for the forward product's vector
+    loads (measured ~10% faster at one thread than reading ``X`` in place). No one-hot matrix.
     """
     num_chunks, block = a_h.shape[0], a_h.shape[1]
     num_rows = X.shape[0]
@@ -80,12 +83,14 @@ def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
     for c in numba.prange(num_chunks):
         b0 = num_blocks * c // num_chunks
         b1 = num_blocks * (c + 1) // num_chunks
+        xa_c = xa[c]
         a_h_c = a_h[c]
         a_out_c = a_out[c]
         for b in range(b0, b1):
             r0 = b * block
             r1 = min(r0 + block, num_rows)
-            forward_rows(X[r0:r1], weight_h, bias_h, weight_out, bias_out, activation,
+            xa_c[:r1 - r0] = X[r0:r1]
+            forward_rows(xa_c, weight_h, bias_h, weight_out, bias_out, activation,
                          a_h_c, a_out_c, ZERO, r1 - r0)
             sse = 0.0
             correct = 0
