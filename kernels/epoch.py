@@ -27,14 +27,14 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     d_w_out (C, H), d_b_out (C,), d_w_h (H, F) (only under ``SMALL_BATCH`` examples: above,
     BLAS adds the update into w_h directly), d_b_h (H,).
     Two parallel regions per step: the rows (forward, deltas) in ``num_chunks``
-    pieces; then the w_h gradient and update in ``blas_pieces(H)`` row blocks beside
+    pieces; then the w_h gradient and update in ``blas_pieces`` row blocks beside
     the gather of the next minibatch into the other buffer (one more task, which
     keeps a second thread busy while one BLAS piece runs). Results do not depend on
     the thread count.
     """
     num_hidden = weight_h.shape[0]
     lr = weight_h.dtype.type(learning_rate)
-    pieces = blas_pieces(num_hidden)
+    pieces = blas_pieces(num_hidden, xb[0])
     for c in numba.prange(num_chunks):
         n0, n1 = chunk(minibatch_size, num_chunks, c)
         gather_rows(X, y, order[first_step * minibatch_size:], xb[0], yb[0], n0, n1)
