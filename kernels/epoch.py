@@ -4,6 +4,7 @@ Neither allocates: the caller passes the workspaces (``fastmlp.model._train_work
 and ``_evaluate`` allocate them once per call).
 """
 import numba
+import numpy as np
 
 from ._config import jit
 from .loss import row_sse_argmax
@@ -36,12 +37,12 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     lr = weight_h.dtype.type(learning_rate)
     pieces = blas_pieces(num_hidden, xb[0])
     for c in numba.prange(num_chunks):
-        n0, n1 = chunk(minibatch_size, num_chunks, c)
+        n0, n1 = chunk(minibatch_size, num_chunks, np.int64(c))
         gather_rows(X, y, order[first_step * minibatch_size:], xb[0], yb[0], n0, n1)
     for step in range(first_step, last_step):
         x_cur, y_cur = xb[(step - first_step) % 2], yb[(step - first_step) % 2]
         for c in numba.prange(num_chunks):
-            n0, n1 = chunk(minibatch_size, num_chunks, c)
+            n0, n1 = chunk(minibatch_size, num_chunks, np.int64(c))
             forward_rows(x_cur, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out,
                          n0, n1)
             output_deltas(a_h, a_out, y_cur, weight_out, activation, delta_out_t, d_a_h,
@@ -52,7 +53,7 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
         # w_h -= lr * ([H, B] @ [B, F]), a block of hidden units per task; the last task gathers
         for p in numba.prange(pieces + 1):
             if p < pieces:
-                sgd_update(delta_h_t, x_cur, weight_h, d_w_h, lr, pieces, p)
+                sgd_update(delta_h_t, x_cur, weight_h, d_w_h, lr, pieces, np.int64(p))
             elif step + 1 < last_step:
                 nxt = (step + 1 - first_step) % 2
                 gather_rows(X, y, order[(step + 1) * minibatch_size:], xb[nxt], yb[nxt], ZERO,
@@ -89,7 +90,9 @@ def evaluate(X, y, include, weight_h, bias_h, weight_out, bias_out, activation,
         for b in range(b0, b1):
             r0 = b * block
             r1 = min(r0 + block, num_rows)
-            xa_c[:r1 - r0] = X[r0:r1]
+            for n in range(r1 - r0):  # loops, not a slice assignment: no shape-error path to compile
+                for f in range(X.shape[1]):
+                    xa_c[n, f] = X[r0 + n, f]
             forward_rows(xa_c, weight_h, bias_h, weight_out, bias_out, activation,
                          a_h_c, a_out_c, ZERO, r1 - r0)
             sse = 0.0
