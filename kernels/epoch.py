@@ -27,11 +27,12 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     a_h (B, H), a_out (B, C), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
     d_w_out (C, H), d_b_out (C,), d_w_h (H, F) (only under ``SMALL_BATCH`` examples: above,
     BLAS adds the update into w_h directly), d_b_h (H,).
-    Two parallel regions per step: the rows (forward, deltas) in ``num_chunks``
-    pieces; then the w_h gradient and update in ``blas_pieces`` row blocks beside
-    the gather of the next minibatch into the other buffer (one more task, which
-    keeps a second thread busy while one BLAS piece runs). Results do not depend on
-    the thread count.
+    Two parallel regions per step, each in ``num_chunks`` chunks: the rows (forward,
+    deltas); then the w_h gradient and update in ``blas_pieces`` row blocks, dealt
+    evenly between the chunks, and the gather of the next minibatch into the other
+    buffer by the last chunk (at the chapter's shape, one BLAS block: one thread
+    updates while another gathers). Results do not depend on the thread count: the
+    blocks depend on the shapes only.
     """
     num_hidden = weight_h.shape[0]
     lr = weight_h.dtype.type(learning_rate)
@@ -50,11 +51,12 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
         gradient_rows(delta_out_t, a_h, d_w_out, ZERO, d_w_out.shape[0])  # [C, B] @ [B, H]: small
         sum_rows(delta_out_t, d_b_out)
         sum_rows(delta_h_t, d_b_h)
-        # w_h -= lr * ([H, B] @ [B, F]), a block of hidden units per task; the last task gathers
-        for p in numba.prange(pieces + 1):
-            if p < pieces:
+        # w_h -= lr * ([H, B] @ [B, F]): the blocks of hidden units dealt evenly between the
+        # chunks (ceil: the last chunk gets the fewest), and the last also gathers the next minibatch
+        for c in numba.prange(num_chunks):
+            for p in range(-(-pieces * c // num_chunks), -(-pieces * (c + 1) // num_chunks)):
                 sgd_update(delta_h_t, x_cur, weight_h, d_w_h, lr, pieces, np.int64(p))
-            elif step + 1 < last_step:
+            if c == num_chunks - 1 and step + 1 < last_step:
                 nxt = (step + 1 - first_step) % 2
                 gather_rows(X, y, order[(step + 1) * minibatch_size:], xb[nxt], yb[nxt], ZERO,
                             minibatch_size)
