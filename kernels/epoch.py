@@ -37,9 +37,8 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     num_hidden = weight_h.shape[0]
     lr = weight_h.dtype.type(learning_rate)
     pieces = blas_pieces(num_hidden, xb[0])
-    for c in numba.prange(num_chunks):
-        n0, n1 = chunk(minibatch_size, num_chunks, np.int64(c))
-        gather_rows(X, y, order[first_step * minibatch_size:], xb[0], yb[0], n0, n1)
+    if first_step < last_step:  # one minibatch: not worth a parallel region (one more to compile)
+        gather_rows(X, y, order[first_step * minibatch_size:], xb[0], yb[0], ZERO, minibatch_size)
     for step in range(first_step, last_step):
         x_cur, y_cur = xb[(step - first_step) % 2], yb[(step - first_step) % 2]
         for c in numba.prange(num_chunks):
