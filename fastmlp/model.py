@@ -48,7 +48,9 @@ class NeuralNetMLP(reference.NeuralNetMLP):
     bias_h : ndarray of shape (num_hidden,)
     weight_out : ndarray of shape (num_classes, num_hidden)
     bias_out : ndarray of shape (num_classes,)
-        Plain NumPy arrays of ``dtype``; they may be read and assigned.
+        Plain NumPy arrays of ``dtype``; they may be read and assigned. fastmlp
+        allocates them on a cache-line boundary (:mod:`fastmlp._memory`); an
+        assigned array is used as it is, correct either way, a little slower if not aligned.
     """
 
     def __init__(self, num_features, num_hidden, num_classes, random_seed=123,
