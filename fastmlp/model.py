@@ -288,12 +288,14 @@ def _train_workspace(params, minibatch_size):
     weight_h, _, weight_out, _ = params
     (num_hidden, num_features), num_classes = weight_h.shape, weight_out.shape[0]
     b, dtype = minibatch_size, weight_h.dtype
-    return (empty_aligned((2, b, num_features), dtype), np.empty((2, b), np.int64),
+    xb = empty_aligned((2, b, num_features), dtype)
+    return (xb, np.empty((2, b), np.int64),
             np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
             np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
             np.empty((num_hidden, b), dtype),
             np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
-            np.empty((num_hidden, num_features), dtype), np.empty(num_hidden, dtype))
+            np.empty((dense.blas_pieces(num_hidden, xb[0]), num_features), dtype),
+            np.empty(num_hidden, dtype))
 
 
 def _check_num_labels(nnet, num_labels):

@@ -16,7 +16,7 @@ from .shuffle import gather_rows
 @jit(parallel=True)
 def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rate, activation,
                 weight_h, bias_h, weight_out, bias_out,
-                xb, yb, a_h, a_out, delta_out_t, d_a_h, delta_h_t, d_w_out, d_b_out, d_w_h, d_b_h,
+                xb, yb, a_h, a_out, delta_out_t, d_a_h, delta_h_t, d_w_out, d_b_out, grad_rows, d_b_h,
                 num_chunks):
     """SGD steps ``first_step:last_step`` over the minibatches ``order[s*B:(s+1)*B]``.
 
@@ -25,8 +25,9 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     Each step: the chapter's forward, backward and update, with its arithmetic.
     Workspaces (B = minibatch_size): xb (2, B, F) and yb (2, B), two minibatch buffers;
     a_h (B, H), a_out (B, C), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
-    d_w_out (C, H), d_b_out (C,), d_w_h (H, F) (only under ``SMALL_BATCH`` examples: above,
-    BLAS adds the update into w_h directly), d_b_h (H,).
+    d_w_out (C, H), d_b_out (C,), grad_rows (P, F) one gradient row per BLAS block (used
+    under ``SMALL_BATCH`` examples only: above, BLAS adds the update into w_h directly),
+    d_b_h (H,).
     Two parallel regions per step, each in ``num_chunks`` chunks: the rows (forward,
     deltas); then the w_h gradient and update in ``blas_pieces`` row blocks, dealt
     evenly between the chunks, and the gather of the next minibatch into the other
@@ -54,7 +55,7 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
         # chunks (ceil: the last chunk gets the fewest), and the last also gathers the next minibatch
         for c in numba.prange(num_chunks):
             for p in range(-(-pieces * c // num_chunks), -(-pieces * (c + 1) // num_chunks)):
-                sgd_update(delta_h_t, x_cur, weight_h, d_w_h, lr, pieces, np.int64(p))
+                sgd_update(delta_h_t, x_cur, weight_h, grad_rows[p], lr, pieces, np.int64(p))
             if c == num_chunks - 1 and step + 1 < last_step:
                 nxt = (step + 1 - first_step) % 2
                 gather_rows(X, y, order[(step + 1) * minibatch_size:], xb[nxt], yb[nxt], ZERO,
