@@ -178,20 +178,33 @@ def chunk(n, num_chunks, c):
 
 
 @jit
+def hidden_layer(x, weight_h, bias_h, activation, a_h, n0, n1, h0, h1):
+    """``a_h[n0:n1, h0:h1] = act(x[n0:n1] @ w_h[h0:h1].T + b_h[h0:h1])``; x (N, F), weight_h (H, F)."""
+    one = a_h.dtype.type(1)
+    gemm_nt(x, weight_h, a_h, n0, n1, h0, h1)
+    for n in range(n0, n1):
+        for h in range(h0, h1):
+            a_h[n, h] = activate(a_h[n, h] + bias_h[h], activation, one)
+
+
+@jit
+def output_layer(a_h, weight_out, bias_out, a_out, n0, n1):
+    """``a_out[n0:n1] = sigmoid(a_h[n0:n1] @ w_out.T + b_out)``; weight_out (C, H), a_out (N, C)."""
+    one = a_out.dtype.type(1)
+    gemm_nt(a_h, weight_out, a_out, n0, n1, ZERO, weight_out.shape[0])
+    for n in range(n0, n1):
+        for c in range(weight_out.shape[0]):
+            a_out[n, c] = sigmoid(a_out[n, c] + bias_out[c], one)
+
+
+@jit
 def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1):
     """Forward pass of rows ``n0:n1``: ``a_h = act(x @ w_h.T + b_h)``, ``a_out = sigmoid(a_h @ w_out.T + b_out)``.
 
     x (N, F), weight_h (H, F), weight_out (C, H); a_h (N, H) and a_out (N, C) are outputs.
     """
-    one = a_h.dtype.type(1)
-    gemm_nt(x, weight_h, a_h, n0, n1, ZERO, weight_h.shape[0])
-    for n in range(n0, n1):
-        for h in range(a_h.shape[1]):
-            a_h[n, h] = activate(a_h[n, h] + bias_h[h], activation, one)
-    gemm_nt(a_h, weight_out, a_out, n0, n1, ZERO, weight_out.shape[0])
-    for n in range(n0, n1):
-        for c in range(a_out.shape[1]):
-            a_out[n, c] = sigmoid(a_out[n, c] + bias_out[c], one)
+    hidden_layer(x, weight_h, bias_h, activation, a_h, n0, n1, ZERO, weight_h.shape[0])
+    output_layer(a_h, weight_out, bias_out, a_out, n0, n1)
 
 
 @jit(parallel=True)
@@ -200,6 +213,14 @@ def forward(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n
     for c in numba.prange(num_chunks):
         n0, n1 = chunk(x.shape[0], num_chunks, np.int64(c))
         forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
+
+
+@jit
+def output_delta(a, is_target, num_rows, one):
+    """The chapter's ``d_loss/d_z_out`` of one output ``a`` of ``num_rows`` (in the type of ``one``):
+    ``2 (a - target) / N * a (1 - a)``."""
+    target = one if is_target else one * 0
+    return (one + one) * (a - target) / num_rows * (a * (one - a))
 
 
 @jit
@@ -212,15 +233,12 @@ def output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, del
     so the inner loop runs along w_out's rows. The one-hot matrix is never built.
     """
     one = a_out.dtype.type(1)
-    two = a_out.dtype.type(2)
     num_rows = a_out.dtype.type(a_out.shape[0])
     num_classes, num_hidden = weight_out.shape
     for n in range(n0, n1):
         d_a_h[n, :] = 0
         for c in range(num_classes):
-            a = a_out[n, c]
-            target = one if y[n] == c else one * 0
-            delta = two * (a - target) / num_rows * (a * (one - a))
+            delta = output_delta(a_out[n, c], y[n] == c, num_rows, one)
             delta_out_t[c, n] = delta
             for h in range(num_hidden):
                 d_a_h[n, h] += delta * weight_out[c, h]
@@ -299,6 +317,107 @@ def sgd_update(delta_t, x, weight, row, learning_rate, pieces, p):
         row_gradient(delta_t, x, h, row)
         for f in range(weight.shape[1]):
             weight[h, f] -= learning_rate * row[f]
+
+
+@jit
+def unit_deltas(a_h, delta_out_t, weight_out, activation, delta_h_t, h0, h1):
+    """``delta_h_t[h0:h1] = ((delta_out @ w_out) * act'(a_h))[:, h0:h1].T``, every row of ``a_h``.
+
+    ``output_deltas`` by hidden unit rather than by row, summing over the classes
+    in the same order. a_h (N, H), delta_out_t (C, N), weight_out (C, H), delta_h_t (H, N).
+    """
+    one = a_h.dtype.type(1)
+    for h in range(h0, h1):
+        for n in range(a_h.shape[0]):
+            s = one * 0
+            for c in range(weight_out.shape[0]):
+                s += delta_out_t[c, n] * weight_out[c, h]
+            delta_h_t[h, n] = s * activation_derivative(a_h[n, h], activation, one)
+
+
+@jit
+def update_rows(delta_t, x, weight, rows, learning_rate, h0, h1):
+    """``weight[h0:h1] -= lr * (delta_t[h0:h1] @ x)`` without BLAS, four rows at a time.
+
+    delta_t (H, N), x (N, F), weight (H, F). The four gradient rows build up in
+    ``rows`` (4, >= F), in L1, as each row of ``x`` passes once for all four (one
+    gradient row per hidden unit would read ``x`` from L2 four times as often).
+    Each gradient element sums over ``n`` in order, as ``row_gradient`` does.
+    """
+    num_rows, num_features = x.shape
+    for hb in range(h0, h1, 4):
+        m = min(4, h1 - hb)
+        for j in range(m):
+            d = delta_t[hb + j, 0]
+            for f in range(num_features):
+                rows[j, f] = d * x[0, f]
+        for n in range(1, num_rows):
+            if m == 4:
+                d0 = delta_t[hb, n]
+                d1 = delta_t[hb + 1, n]
+                d2 = delta_t[hb + 2, n]
+                d3 = delta_t[hb + 3, n]
+                for f in range(num_features):
+                    v = x[n, f]
+                    rows[0, f] += d0 * v
+                    rows[1, f] += d1 * v
+                    rows[2, f] += d2 * v
+                    rows[3, f] += d3 * v
+            else:
+                for j in range(m):
+                    d = delta_t[hb + j, n]
+                    for f in range(num_features):
+                        rows[j, f] += d * x[n, f]
+        for j in range(m):
+            for f in range(num_features):
+                weight[hb + j, f] -= learning_rate * rows[j, f]
+
+
+@jit
+def update_forward_one(delta_t, x, x_next, weight, bias, activation, a_next, learning_rate, h0, h1):
+    """One-example minibatches: ``update_rows`` and the next example's ``hidden_layer`` in one pass.
+
+    ``weight[h] -= lr * (delta_t[h, 0] * x[0])``, then
+    ``a_next[0, h] = act(weight[h] @ x_next[0] + bias[h])`` (``bias`` already updated),
+    four rows at a time, each element updated and multiplied while in a register:
+    each row of ``weight`` passes through the core once per step, not three times.
+    """
+    one = a_next.dtype.type(1)
+    for hb in range(h0, h1, 4):
+        if h1 - hb < 4:
+            for h in range(hb, h1):
+                d = delta_t[h, 0]
+                z = one * 0
+                for f in range(x.shape[1]):
+                    w = weight[h, f] - learning_rate * (d * x[0, f])
+                    weight[h, f] = w
+                    z += w * x_next[0, f]
+                a_next[0, h] = activate(z + bias[h], activation, one)
+            continue
+        d0 = delta_t[hb, 0]
+        d1 = delta_t[hb + 1, 0]
+        d2 = delta_t[hb + 2, 0]
+        d3 = delta_t[hb + 3, 0]
+        z0 = z1 = z2 = z3 = one * 0
+        for f in range(x.shape[1]):
+            v = x[0, f]
+            u = x_next[0, f]
+            w0 = weight[hb, f] - learning_rate * (d0 * v)
+            w1 = weight[hb + 1, f] - learning_rate * (d1 * v)
+            w2 = weight[hb + 2, f] - learning_rate * (d2 * v)
+            w3 = weight[hb + 3, f] - learning_rate * (d3 * v)
+            weight[hb, f] = w0
+            weight[hb + 1, f] = w1
+            weight[hb + 2, f] = w2
+            weight[hb + 3, f] = w3
+            z0 += w0 * u
+            z1 += w1 * u
+            z2 += w2 * u
+            z3 += w3 * u
+        a_next[0, hb] = activate(z0 + bias[hb], activation, one)
+        a_next[0, hb + 1] = activate(z1 + bias[hb + 1], activation, one)
+        a_next[0, hb + 2] = activate(z2 + bias[hb + 2], activation, one)
+        a_next[0, hb + 3] = activate(z3 + bias[hb + 3], activation, one)
 
 
 @jit(parallel=True)

@@ -8,9 +8,11 @@ import numpy as np
 
 from ._config import jit
 from .loss import row_sse_argmax
-from .dense import (ZERO, blas_pieces, chunk, forward_rows, gradient_rows, output_deltas, sgd_update,
-                    sum_rows)
+from .dense import (ZERO, blas_pieces, chunk, forward_rows, gradient_rows, hidden_layer,
+                    output_delta, output_deltas, output_layer, sgd_update, sum_rows, unit_deltas,
+                    update_forward_one, update_rows)
 from .shuffle import gather_rows
+from .sync import barrier, join_team
 
 
 @jit(parallel=True)
@@ -66,6 +68,137 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
             for h in range(num_hidden):
                 weight_out[k, h] -= lr * d_w_out[k, h]
             bias_out[k] -= lr * d_b_out[k]
+
+
+@jit
+def private_layout(num_classes, num_hidden, batch, num_features, itemsize):
+    """Offsets of ``train_steps_by_unit``'s per-thread arrays in a row of ``private``, and its width.
+
+    rows (4, G), w_out (C, H), b_out (C,), a_out (B, C), delta_out_t (C, B), each
+    starting a cache line (G = max(F, H) rounded up to one), so that two threads'
+    rows never share a line.
+    """
+    line = 64 // itemsize
+    width = -(-max(num_features, num_hidden) // line) * line
+    offsets = [0]
+    for size in (4 * width, num_classes * num_hidden, num_classes, batch * num_classes,
+                 num_classes * batch):
+        offsets.append(offsets[-1] + -(-size // line) * line)
+    return width, offsets[0], offsets[1], offsets[2], offsets[3], offsets[4], offsets[5]
+
+
+@jit
+def _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr, activation,
+                        weight_h, bias_h, weight_out, bias_out, xb, yb, a_h, delta_h_t, private,
+                        sync, slot, size):
+    """Thread ``slot`` of ``size``'s share of ``train_steps_by_unit`` (see there)."""
+    num_hidden, num_features = weight_h.shape
+    num_classes = weight_out.shape[0]
+    batch = minibatch_size
+    num_steps = last_step - first_step
+    one = a_h.dtype.type(1)
+    num_rows = a_h.dtype.type(batch)
+    h0, h1 = chunk(num_hidden, size, slot)  # this thread's hidden units
+    width, o_rows, o_w, o_b, o_a, o_d, _ = private_layout(num_classes, num_hidden, batch,
+                                                          num_features, private.itemsize)
+    rows = private[o_rows:o_w].reshape((4, width))
+    w_out = private[o_w:o_w + num_classes * num_hidden].reshape((num_classes, num_hidden))
+    b_out = private[o_b:o_b + num_classes]
+    a_out = private[o_a:o_a + batch * num_classes].reshape((batch, num_classes))
+    delta_out_t = private[o_d:o_d + num_classes * batch].reshape((num_classes, batch))
+    for c in range(num_classes):
+        b_out[c] = bias_out[c]
+        for h in range(num_hidden):
+            w_out[c, h] = weight_out[c, h]
+    for i in range(min(2, num_steps)):
+        gather_rows(X, y, order[(first_step + i) * batch:], xb[i], yb[i], ZERO, batch)
+    generation = barrier(sync, 0, size)
+    hidden_layer(xb[0], weight_h, bias_h, activation, a_h[0], ZERO, batch, h0, h1)
+    generation = barrier(sync, generation, size)
+    for i in range(num_steps):
+        x, labels, a_cur, a_next = xb[i % 3], yb[i % 3], a_h[i % 2], a_h[(i + 1) % 2]
+        # The output layer, its deltas and its update: every thread, on its own copy (C x H)
+        output_layer(a_cur, w_out, b_out, a_out, ZERO, batch)
+        for c in range(num_classes):
+            for n in range(batch):
+                delta_out_t[c, n] = output_delta(a_out[n, c], labels[n] == c, num_rows, one)
+        unit_deltas(a_cur, delta_out_t, w_out, activation, delta_h_t, h0, h1)  # old w_out
+        update_rows(delta_out_t, a_cur, w_out, rows, lr, ZERO, num_classes)
+        for c in range(num_classes):
+            b_out[c] -= lr * _row_sum(delta_out_t, c)
+        # This thread's hidden units: update, then (still in L1) the next minibatch's forward
+        for h in range(h0, h1):
+            bias_h[h] -= lr * _row_sum(delta_h_t, h)
+        if batch == 1 and i + 1 < num_steps:
+            update_forward_one(delta_h_t, x, xb[(i + 1) % 3], weight_h, bias_h, activation,
+                               a_next, lr, h0, h1)
+        else:
+            for hb in range(h0, h1, 4):
+                he = min(hb + 4, h1)
+                update_rows(delta_h_t, x, weight_h, rows, lr, hb, he)
+                if i + 1 < num_steps:
+                    hidden_layer(xb[(i + 1) % 3], weight_h, bias_h, activation, a_next, ZERO,
+                                 batch, hb, he)
+        if i + 2 < num_steps:
+            gather_rows(X, y, order[(first_step + i + 2) * batch:], xb[(i + 2) % 3],
+                        yb[(i + 2) % 3], ZERO, batch)
+        generation = barrier(sync, generation, size)
+    if slot == 0:
+        for c in range(num_classes):
+            bias_out[c] = b_out[c]
+            for h in range(num_hidden):
+                weight_out[c, h] = w_out[c, h]
+
+
+@jit
+def _row_sum(delta_t, j):
+    """``sum(delta_t[j])`` in order (as ``sum_rows``)."""
+    s = delta_t.dtype.type(0)
+    for n in range(delta_t.shape[1]):
+        s += delta_t[j, n]
+    return s
+
+
+@jit(parallel=True)
+def train_steps_by_unit(X, y, order, first_step, last_step, minibatch_size, learning_rate,
+                        activation, weight_h, bias_h, weight_out, bias_out,
+                        xb, yb, a_h, delta_h_t, private, sync):
+    """``train_steps`` for small minibatches: one parallel region, each thread owning hidden units.
+
+    Same steps, same arithmetic. A step of a small minibatch takes microseconds:
+    two parallel regions per step would cost more than the step (~1.7 us each), and
+    split by rows, a thread would have one or two. Here the threads enter one region
+    for all the steps and meet at a spinning barrier (``kernels.sync``, ~0.3 us) once
+    per step. Thread ``t`` of ``T`` owns the hidden units ``chunk(H, T, t)``: it
+    computes their activations, deltas and update (w_h, b_h rows: only it touches
+    them), the update followed at once by the next minibatch's forward product while
+    the rows are in L1 (at batch 1 in the same loop: ``update_forward_one``). The
+    small output layer (C x H) runs on every thread, each on a private copy of w_out
+    and b_out, identically; thread 0's is written back. Each thread gathers the
+    next-but-one minibatch into its own buffers during the step (one thread
+    gathering for all measured 7.0 -> 5.6 us per step at batch 1: the other thread
+    then reads the rows from its cache).
+
+    Workspaces (B = minibatch_size): xb (T', 3, B, F), yb (T', 3, B), three minibatch
+    buffers per thread; a_h (2, B, H), this and the next step's activations;
+    delta_h_t (H, B); private (T, P), one row per thread (``private_layout``); sync
+    (``SYNC_SIZE``,) int64, 64-byte aligned. T' >= T. T = ``private.shape[0]``
+    threads are asked for; if they do not all start
+    (``kernels.sync.join_team``), one thread does all the work. Every element is
+    computed by the same code at any T (hidden units are cut at multiples of 4, see
+    ``dense.gemm_nt``), so the results do not depend on the thread count.
+    """
+    if last_step <= first_step:
+        return
+    lr = weight_h.dtype.type(learning_rate)
+    team = private.shape[0]
+    sync[:] = 0
+    for t in numba.prange(team):
+        slot, size = join_team(sync, team)
+        if size > 0:
+            _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr,
+                                activation, weight_h, bias_h, weight_out, bias_out, xb[slot], yb[slot], a_h,
+                                delta_h_t, private[slot], sync, slot, size)
 
 
 @jit(parallel=True)

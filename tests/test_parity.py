@@ -192,11 +192,11 @@ def test_compute_mse_and_acc_identical(small_data, activation, n, minibatch_size
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 @pytest.mark.parametrize("minibatch_size, learning_rate, num_hidden",
-                         [(100, 0.1, 50), (32, 0.3, 17), (1, 0.05, 8)])
+                         [(100, 0.1, 50), (32, 0.3, 17), (1, 0.05, 8), (1, 0.1, 50), (3, 0.2, 22)])
 def test_training_parity(small_data, capsys, activation, minibatch_size, learning_rate,
                          num_hidden):
     X_train, y_train, X_valid, y_valid = small_data
-    if minibatch_size == 1:  # 1,800 single-example steps per epoch in the reference: fewer rows
+    if minibatch_size < 10:  # 1,800 single-example steps per epoch in the reference: fewer rows
         X_train, y_train = X_train[:400], y_train[:400]
     fast, ref = _models((0, 784, num_hidden, 10), activation, seed=4)
     runs = []
@@ -213,8 +213,9 @@ def test_training_parity(small_data, capsys, activation, minibatch_size, learnin
         assert np.max(np.abs(getattr(fast, name) - getattr(ref, name))) <= 1e-9, name
 
 
-@pytest.mark.parametrize("num_hidden", [50, 130])  # 130: the w_h gradient in 4 BLAS pieces
-def test_results_do_not_depend_on_thread_count(small_data, num_hidden):
+# 130: the w_h gradient in 4 BLAS pieces; batches 1 and 3: hidden units split between threads
+@pytest.mark.parametrize("num_hidden, minibatch_size", [(50, 100), (130, 100), (50, 1), (22, 3)])
+def test_results_do_not_depend_on_thread_count(small_data, num_hidden, minibatch_size):
     import numba
     X_train, y_train, X_valid, y_valid = small_data
     results = []
@@ -224,7 +225,8 @@ def test_results_do_not_depend_on_thread_count(small_data, num_hidden):
         try:
             model = quiet(fastmlp.NeuralNetMLP, 784, num_hidden, 10)
             np.random.seed(1)
-            history = quiet(fastmlp.train, model, X_train, y_train, X_valid, y_valid, 2)
+            history = quiet(fastmlp.train, model, X_train, y_train, X_valid, y_valid, 2,
+                            minibatch_size=minibatch_size)
             a_h, a_out = model.forward(X_valid)
             grads = model.backward(X_valid, a_h, a_out, y_valid)
         finally:

@@ -1,0 +1,169 @@
+"""Small-minibatch training by hidden unit (``kernels.epoch.train_steps_by_unit``): its
+layer functions against NumPy, its synchronisation (``kernels.sync``), and its
+fallback when the threads it asks for do not all start.
+
+Tolerance: each checked value is a float64 sum of at most a few hundred products of
+order 1, in another order than NumPy's: ``1e-12`` of the largest entry (K * 2**-53 ~
+1e-13 at K = 900). The training runs themselves are checked against the chapter's
+code in ``test_parity.py`` (batch 1 and 3).
+"""
+import numba
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import model as fast_model
+from fastmlp._memory import aligned_copy
+from fastmlp.kernels import dense, epoch
+from fastmlp.kernels._config import RELU, SIGMOID
+from fastmlp.kernels.sync import (ALONE, ARRIVED, GENERATION, JOINED, SYNC_SIZE, atomic_add,
+                                  atomic_load, atomic_store, barrier, compare_and_swap, join_team)
+from tests.conftest import quiet
+
+RTOL = 1e-12
+
+
+def close(got, want):
+    return np.max(np.abs(got - want)) <= RTOL * max(np.max(np.abs(want)), 1e-300)
+
+
+@pytest.mark.parametrize("batch, num_hidden, h0, h1", [(1, 50, 0, 50), (3, 50, 24, 50), (5, 9, 4, 9),
+                                                        (1, 3, 0, 3), (2, 10, 8, 10)])
+def test_update_rows_and_unit_deltas_match_numpy(batch, num_hidden, h0, h1):
+    rng = np.random.default_rng(batch * 100 + num_hidden)
+    num_classes, num_features = 10, 37
+    delta_t = rng.standard_normal((num_hidden, batch))
+    x = rng.standard_normal((batch, num_features))
+    weight = rng.standard_normal((num_hidden, num_features))
+    expected = weight.copy()
+    expected[h0:h1] -= 0.1 * (delta_t[h0:h1] @ x)
+    dense.update_rows(delta_t, x, weight, np.empty((4, num_features)), 0.1, h0, h1)
+    assert close(weight, expected)
+
+    a_h = rng.random((batch, num_hidden))
+    delta_out_t = rng.standard_normal((num_classes, batch))
+    weight_out = rng.standard_normal((num_classes, num_hidden))
+    for activation, derivative in ((SIGMOID, a_h * (1 - a_h)), (RELU, (a_h > 0.5) * 1.0)):
+        if activation == RELU:
+            a_h = np.where(a_h > 0.5, a_h, 0.0)
+        got = np.full((num_hidden, batch), np.nan)
+        dense.unit_deltas(a_h, delta_out_t, weight_out, activation, got, h0, h1)
+        want = ((delta_out_t.T @ weight_out) * derivative).T
+        assert close(got[h0:h1], want[h0:h1])
+        assert np.isnan(got[:h0]).all() and np.isnan(got[h1:]).all()  # other threads' rows untouched
+
+
+@pytest.mark.parametrize("activation", [SIGMOID, RELU])
+@pytest.mark.parametrize("num_hidden, h0, h1", [(50, 0, 50), (50, 24, 50), (7, 4, 7), (3, 0, 3)])
+def test_update_forward_one_is_update_then_forward(activation, num_hidden, h0, h1):
+    rng = np.random.default_rng(num_hidden + h0)
+    num_features = 784
+    delta_t = rng.standard_normal((num_hidden, 1)) * 0.1
+    x, x_next = (aligned_copy(rng.random((1, num_features))) for _ in range(2))
+    weight = aligned_copy(rng.standard_normal((num_hidden, num_features)) * 0.05)
+    bias = rng.standard_normal(num_hidden) * 0.1
+    expected_w = weight.copy()
+    expected_w[h0:h1] -= 0.1 * (delta_t[h0:h1] @ x)
+    z = x_next @ expected_w.T + bias
+    expected_a = np.maximum(z, 0) if activation == RELU else 1 / (1 + np.exp(-z))
+    a_next = np.full((1, num_hidden), np.nan)
+    dense.update_forward_one(delta_t, x, x_next, weight, bias, activation, a_next, 0.1, h0, h1)
+    assert close(weight, expected_w)
+    assert close(a_next[:, h0:h1], expected_a[:, h0:h1])
+    assert np.isnan(a_next[:, :h0]).all() and np.isnan(a_next[:, h1:]).all()
+
+
+@numba.njit
+def _atomics(sync):
+    before = atomic_add(sync, 3, 5)
+    atomic_store(sync, 4, 7)
+    swapped = compare_and_swap(sync, 4, 7, 9)
+    not_swapped = compare_and_swap(sync, 4, 7, 11)
+    return before, atomic_load(sync, 3), swapped, not_swapped, atomic_load(sync, 4)
+
+
+def test_atomics():
+    sync = np.zeros(8, np.int64)
+    sync[3] = 2
+    assert _atomics(sync) == (2, 7, True, False, 9)
+
+
+@numba.njit(parallel=True)
+def _count_between_barriers(sync, counts, rounds, team):
+    """Each thread adds 1 to counts[0], meets the others, records what it sees, meets again."""
+    sync[:] = 0
+    seen = np.zeros((team, rounds), np.int64)
+    for t in numba.prange(team):
+        slot, size = join_team(sync, team)
+        generation = 0
+        for r in range(rounds):
+            atomic_add(counts, 0, 1)
+            generation = barrier(sync, generation, size)
+            seen[slot, r] = atomic_load(counts, 0)
+            generation = barrier(sync, generation, size)
+    return seen
+
+
+def test_barrier_holds_every_thread_until_all_arrive():
+    team = numba.get_num_threads()
+    if team < 2:
+        pytest.skip("one Numba thread: no second thread to synchronise with")
+    counts = np.zeros(8, np.int64)
+    seen = _count_between_barriers(np.zeros(SYNC_SIZE, np.int64), counts, 2000, team)
+    expected = team * np.arange(1, 2001)
+    np.testing.assert_array_equal(seen, np.broadcast_to(expected, seen.shape))
+
+
+@numba.njit(parallel=True)
+def _join(sync, team, out):
+    sync[:] = 0
+    for t in numba.prange(team):
+        slot, size = join_team(sync, team)
+        out[t, 0] = slot
+        out[t, 1] = size
+
+
+def test_join_team_runs_alone_when_the_others_do_not_start():
+    """One Numba thread runs a region's iterations one after the other: the first waits
+    for the second in vain, then runs alone; the second finds that out and leaves."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        sync = np.zeros(SYNC_SIZE, np.int64)
+        out = np.zeros((2, 2), np.int64)
+        _join(sync, 2, out)
+    finally:
+        numba.set_num_threads(previous)
+    assert out[0].tolist() == [0, 1]  # slot 0, alone
+    assert out[1, 1] == 0  # leaves (its slot is meaningless)
+    assert sync[JOINED] >= ALONE and sync[ARRIVED] == 0 and sync[GENERATION] == 0
+
+
+def _trained(num_threads, team, batch, num_hidden, data):
+    X, y = data
+    model = quiet(fastmlp.NeuralNetMLP, X.shape[1], num_hidden, 10, random_seed=5)
+    trainer = fast_model.EpochTrainer(model, X, y, 0.1, batch)
+    assert trainer._by_unit
+    xb, yb, a_h, delta_h_t, private, sync = trainer._workspace
+    previous = numba.get_num_threads()
+    numba.set_num_threads(num_threads)
+    try:
+        epoch.train_steps_by_unit(trainer.X, trainer.y, np.arange(X.shape[0])[::-1].copy(), 0,
+                                  trainer.num_steps, batch, 0.1, trainer.activation,
+                                  *fast_model.check_parameters(model), xb, yb, a_h, delta_h_t,
+                                  private[:team], sync)
+    finally:
+        numba.set_num_threads(previous)
+    return [model.weight_h, model.bias_h, model.weight_out, model.bias_out]
+
+
+@pytest.mark.parametrize("batch, num_hidden", [(1, 50), (3, 22)])
+def test_a_team_that_cannot_start_gives_the_one_thread_result(batch, num_hidden):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("NUMBA_NUM_THREADS is 1: the workspace has one thread's row")
+    rng = np.random.default_rng(0)
+    data = rng.random((60, 784)), rng.integers(0, 10, 60)
+    alone = _trained(1, 1, batch, num_hidden, data)
+    asked_for_two = _trained(1, 2, batch, num_hidden, data)  # one thread runs both iterations
+    for got, want in zip(asked_for_two, alone):
+        np.testing.assert_array_equal(got, want)
