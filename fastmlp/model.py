@@ -26,10 +26,12 @@ accuracy = reference.accuracy
 
 EVAL_BLOCK = 64  # rows per block in the fused evaluation; a multiple of 4 (see kernels.dense)
 # Minibatches up to this size train in epoch.train_steps_by_unit (one parallel region, threads
-# owning hidden units). Measured per step at hidden 50, 1 and 2 threads, against train_steps:
-# batch 1 8.0 / 5.6 us against 17 / 17; batch 4 35 / 23 against 37 / 36. From SMALL_BATCH on,
-# train_steps' BLAS update wins: batch 8, 68 / 37 against 42 / 40.
-BY_UNIT_MAX_BATCH = dense.SMALL_BATCH - 1
+# owning hidden units); larger ones in epoch.train_steps (rows split, two regions per step).
+# Measured (2-core VM, float64, 5,500 rows, ms per epoch, 2 threads, by unit / by rows):
+# hidden 50: batch 1 29 / 94, batch 10 16 / 26, batch 64 15 / 17, batch 100 18 / 15;
+# hidden 1024: batch 10 271 / 506, batch 32 192 / 247. At 1 thread the two tie (within 5%)
+# from batch 8 to 64 and by unit wins below (batch 1: 44 / 94).
+BY_UNIT_MAX_BATCH = 64
 
 
 class NeuralNetMLP(reference.NeuralNetMLP):
@@ -311,7 +313,7 @@ def _train_workspace(params, minibatch_size):
             np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
             np.empty((num_hidden, b), dtype),
             np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
-            np.empty((dense.blas_pieces(num_hidden, xb[0]), num_features), dtype),
+            np.empty((dense.blas_pieces(num_hidden, xb[0]), 4, num_features), dtype),
             np.empty(num_hidden, dtype))
 
 

@@ -299,24 +299,24 @@ def row_gradient(delta_t, x, h, out):
 
 
 @jit
-def sgd_update(delta_t, x, weight, row, learning_rate, pieces, p):
-    """``weight -= lr * (delta_t @ x)`` on the rows of piece ``p`` of ``pieces``.
+def sgd_update(delta_t, x, weight, rows, learning_rate, pieces, p):
+    """``weight -= lr * (delta_t @ x)`` on the rows of piece ``p`` of ``pieces`` (``update_block``)."""
+    h0, h1 = chunk(weight.shape[0], pieces, p)
+    update_block(delta_t, x, weight, rows, learning_rate, h0, h1)
+
+
+@jit
+def update_block(delta_t, x, weight, rows, learning_rate, h0, h1):
+    """``weight[h0:h1] -= lr * (delta_t[h0:h1] @ x)``; delta_t (H, N), x (N, F), weight (H, F).
 
     From ``SMALL_BATCH`` examples on, one BLAS call adds ``-lr * (delta_t @ x)`` into
-    the piece's rows (``gemm_add``: no gradient matrix is written). Below, each row's
-    gradient goes to ``row`` (F,), the piece's own workspace, and is applied from
-    there: one row stays in L1 (a row per hidden unit streams a second H x F array
-    through L2: measured 12 -> 9 us per update at batch 1, hidden 50; 100 -> 86 ms of
-    training in the batch-1 epoch of 5,500 rows).
+    the rows (``gemm_add``: no gradient matrix is written). Below, ``update_rows``
+    with its workspace ``rows`` (4, >= F): a BLAS call costs more than the product.
     """
-    h0, h1 = chunk(weight.shape[0], pieces, p)
     if x.shape[0] >= SMALL_BATCH:
         gemm_add(delta_t[h0:h1], x, weight[h0:h1], -learning_rate)
-        return
-    for h in range(h0, h1):
-        row_gradient(delta_t, x, h, row)
-        for f in range(weight.shape[1]):
-            weight[h, f] -= learning_rate * row[f]
+    else:
+        update_rows(delta_t, x, weight, rows, learning_rate, h0, h1)
 
 
 @jit

@@ -10,7 +10,7 @@ from ._config import jit
 from .loss import row_sse_argmax
 from .dense import (ZERO, blas_pieces, chunk, forward_rows, gradient_rows, hidden_layer,
                     output_delta, output_deltas, output_layer, sgd_update, sum_rows, unit_deltas,
-                    update_forward_one, update_rows)
+                    update_block, update_forward_one, update_rows)
 from .shuffle import gather_rows
 from .sync import barrier, join_team
 
@@ -27,7 +27,7 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     Each step: the chapter's forward, backward and update, with its arithmetic.
     Workspaces (B = minibatch_size): xb (2, B, F) and yb (2, B), two minibatch buffers;
     a_h (B, H), a_out (B, C), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
-    d_w_out (C, H), d_b_out (C,), grad_rows (P, F) one gradient row per BLAS block (used
+    d_w_out (C, H), d_b_out (C,), grad_rows (P, 4, F) gradient rows per BLAS block (used
     under ``SMALL_BATCH`` examples only: above, BLAS adds the update into w_h directly),
     d_b_h (H,).
     Two parallel regions per step, each in ``num_chunks`` chunks: the rows (forward,
@@ -133,9 +133,9 @@ def _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr, 
             update_forward_one(delta_h_t, x, xb[(i + 1) % 3], weight_h, bias_h, activation,
                                a_next, lr, h0, h1)
         else:
-            for hb in range(h0, h1, 4):
+            for hb in range(h0, h1, 4):  # BLAS calls of one shape: the same bits at any T
                 he = min(hb + 4, h1)
-                update_rows(delta_h_t, x, weight_h, rows, lr, hb, he)
+                update_block(delta_h_t, x, weight_h, rows, lr, hb, he)
                 if i + 1 < num_steps:
                     hidden_layer(xb[(i + 1) % 3], weight_h, bias_h, activation, a_next, ZERO,
                                  batch, hb, he)
@@ -167,12 +167,14 @@ def train_steps_by_unit(X, y, order, first_step, last_step, minibatch_size, lear
 
     Same steps, same arithmetic. A step of a small minibatch takes microseconds:
     two parallel regions per step would cost more than the step (~1.7 us each), and
-    split by rows, a thread would have one or two. Here the threads enter one region
+    split by rows, a thread would have few. Here the threads enter one region
     for all the steps and meet at a spinning barrier (``kernels.sync``, ~0.3 us) once
     per step. Thread ``t`` of ``T`` owns the hidden units ``chunk(H, T, t)``: it
     computes their activations, deltas and update (w_h, b_h rows: only it touches
     them), the update followed at once by the next minibatch's forward product while
-    the rows are in L1 (at batch 1 in the same loop: ``update_forward_one``). The
+    the rows are in L1, four rows at a time (``update_block``: from ``SMALL_BATCH``
+    examples on, a BLAS call per four rows, always of one shape, so of the same bits;
+    at batch 1 the update and the product share one loop, ``update_forward_one``). The
     small output layer (C x H) runs on every thread, each on a private copy of w_out
     and b_out, identically; thread 0's is written back. Each thread gathers the
     next-but-one minibatch into its own buffers during the step (one thread
@@ -197,7 +199,8 @@ def train_steps_by_unit(X, y, order, first_step, last_step, minibatch_size, lear
         slot, size = join_team(sync, team)
         if size > 0:
             _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr,
-                                activation, weight_h, bias_h, weight_out, bias_out, xb[slot], yb[slot], a_h,
+                                activation, weight_h, bias_h, weight_out, bias_out, xb[slot],
+                                yb[slot], a_h,
                                 delta_h_t, private[slot], sync, slot, size)
 
 

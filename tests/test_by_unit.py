@@ -5,7 +5,7 @@ fallback when the threads it asks for do not all start.
 Tolerance: each checked value is a float64 sum of at most a few hundred products of
 order 1, in another order than NumPy's: ``1e-12`` of the largest entry (K * 2**-53 ~
 1e-13 at K = 900). The training runs themselves are checked against the chapter's
-code in ``test_parity.py`` (batch 1 and 3).
+code in ``test_parity.py`` (batches 1, 3 and 32).
 """
 import numba
 import numpy as np
@@ -157,7 +157,7 @@ def _trained(num_threads, team, batch, num_hidden, data):
     return [model.weight_h, model.bias_h, model.weight_out, model.bias_out]
 
 
-@pytest.mark.parametrize("batch, num_hidden", [(1, 50), (3, 22)])
+@pytest.mark.parametrize("batch, num_hidden", [(1, 50), (3, 22), (10, 50)])
 def test_a_team_that_cannot_start_gives_the_one_thread_result(batch, num_hidden):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("NUMBA_NUM_THREADS is 1: the workspace has one thread's row")
