@@ -82,8 +82,8 @@ def test_bench_writes_pytest_benchmark_json(saved):
     path, (code, out, _) = saved["all"]
     assert code == 0
     assert out.splitlines()[0].split() == ["kernel", "shape", "dtype", "threads", "reference",
-                                           "ms", "fastmlp", "ms", "speedup", "GFLOP/s", "%",
-                                           "of", "peak"]
+                                           "ms", "fastmlp", "ms", "speedup", "after", "idle",
+                                           "GFLOP/s", "%", "of", "peak"]
     data = json.loads(path.read_text())
     assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(data)
     assert data["machine_info"]["fastmlp"]["slug"] == benchmark.cpu_slug()
@@ -91,6 +91,8 @@ def test_bench_writes_pytest_benchmark_json(saved):
     # 5 headline shapes x 3 variants (reference float64, fastmlp float64, float32) x thread counts
     assert len(benches) == 5 * 3 * len({1, ALL_THREADS})
     medians = {(b["group"], b["extra_info"]["impl"]): b["stats"]["median"] for b in benches}
+    after_idle = {(b["group"], b["extra_info"]["impl"]): b["extra_info"]["after_idle_median"]
+                  for b in benches}
     for bench in benches:
         assert {"group", "name", "fullname", "params", "stats", "extra_info"} <= set(bench)
         assert {"min", "max", "mean", "stddev", "median", "rounds"} <= set(bench["stats"])
@@ -101,8 +103,12 @@ def test_bench_writes_pytest_benchmark_json(saved):
         if info["impl"] == "fastmlp":
             reference = medians[(bench["group"].replace("float32", "float64"), "reference")]
             assert info["speedup"] == pytest.approx(reference / bench["stats"]["median"])
+            reference_group = bench["group"].replace("float32", "float64")
+            assert info["speedup_after_idle"] == pytest.approx(
+                after_idle[(reference_group, "reference")] / info["after_idle_median"])
         else:
             assert info["dtype"] == "float64" and "speedup" not in info
+        assert bench["stats"]["rounds"] == 1 and info["after_idle_median"] > 0
     assert all(f"rows={TINY_ROWS}" in b["group"] for b in benches if b["extra_info"]["kernel"]
                in ("epoch", "evaluate"))
 
