@@ -313,7 +313,7 @@ def _train_workspace(params, minibatch_size):
             np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
             np.empty((num_hidden, b), dtype),
             np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
-            np.empty((dense.blas_pieces(num_hidden, xb[0]), 4, num_features), dtype),
+            np.empty((dense.blas_pieces(num_hidden, xb[0]), num_features), dtype),
             np.empty(num_hidden, dtype))
 
 

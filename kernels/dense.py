@@ -202,16 +202,20 @@ def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_o
     """Forward pass of rows ``n0:n1``: ``a_h = act(x @ w_h.T + b_h)``, ``a_out = sigmoid(a_h @ w_out.T + b_out)``.
 
     x (N, F), weight_h (H, F), weight_out (C, H); a_h (N, H) and a_out (N, C) are outputs.
-    The hidden layer is written out, not a call of ``hidden_layer``: that call measured
-    ~35% slower in ``epoch.evaluate`` and ``train_steps`` (float32, one thread; not in
-    isolation: a different inlining in the larger kernels, it seems).
+    Written out, not as calls of ``hidden_layer`` and ``output_layer`` (which
+    ``epoch.train_steps_by_unit`` uses): through them, ``epoch.evaluate`` and
+    ``train_steps`` measured ~35% slower (float32, one thread; a different inlining in
+    those larger kernels, it seems), and took ~0.3 s longer to compile.
     """
     one = a_h.dtype.type(1)
     gemm_nt(x, weight_h, a_h, n0, n1, ZERO, weight_h.shape[0])
     for n in range(n0, n1):
         for h in range(a_h.shape[1]):
             a_h[n, h] = activate(a_h[n, h] + bias_h[h], activation, one)
-    output_layer(a_h, weight_out, bias_out, a_out, n0, n1)
+    gemm_nt(a_h, weight_out, a_out, n0, n1, ZERO, weight_out.shape[0])
+    for n in range(n0, n1):
+        for c in range(a_out.shape[1]):
+            a_out[n, c] = sigmoid(a_out[n, c] + bias_out[c], one)
 
 
 @jit(parallel=True)
@@ -306,10 +310,24 @@ def row_gradient(delta_t, x, h, out):
 
 
 @jit
-def sgd_update(delta_t, x, weight, rows, learning_rate, pieces, p):
-    """``weight -= lr * (delta_t @ x)`` on the rows of piece ``p`` of ``pieces`` (``update_block``)."""
+def sgd_update(delta_t, x, weight, row, learning_rate, pieces, p):
+    """``weight -= lr * (delta_t @ x)`` on the rows of piece ``p`` of ``pieces``.
+
+    From ``SMALL_BATCH`` examples on, one BLAS call adds ``-lr * (delta_t @ x)`` into
+    the piece's rows (``gemm_add``: no gradient matrix is written). Below, each row's
+    gradient goes to ``row`` (F,), the piece's own workspace, and is applied from
+    there. (``update_block`` does the same with four rows at a time; this version
+    compiles faster, and ``train_steps`` sees batches under ``SMALL_BATCH`` only when
+    called directly: ``fastmlp`` trains those with ``train_steps_by_unit``.)
+    """
     h0, h1 = chunk(weight.shape[0], pieces, p)
-    update_block(delta_t, x, weight, rows, learning_rate, h0, h1)
+    if x.shape[0] >= SMALL_BATCH:
+        gemm_add(delta_t[h0:h1], x, weight[h0:h1], -learning_rate)
+        return
+    for h in range(h0, h1):
+        row_gradient(delta_t, x, h, row)
+        for f in range(weight.shape[1]):
+            weight[h, f] -= learning_rate * row[f]
 
 
 @jit

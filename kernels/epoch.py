@@ -27,7 +27,7 @@ def train_steps(X, y, order, first_step, last_step, minibatch_size, learning_rat
     Each step: the chapter's forward, backward and update, with its arithmetic.
     Workspaces (B = minibatch_size): xb (2, B, F) and yb (2, B), two minibatch buffers;
     a_h (B, H), a_out (B, C), delta_out_t (C, B), d_a_h (B, H), delta_h_t (H, B),
-    d_w_out (C, H), d_b_out (C,), grad_rows (P, 4, F) gradient rows per BLAS block (used
+    d_w_out (C, H), d_b_out (C,), grad_rows (P, F) one gradient row per BLAS block (used
     under ``SMALL_BATCH`` examples only: above, BLAS adds the update into w_h directly),
     d_b_h (H,).
     Two parallel regions per step, each in ``num_chunks`` chunks: the rows (forward,
