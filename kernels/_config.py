@@ -1,8 +1,12 @@
 """Numba options shared by every kernel, set once (numbagg style).
 
 fastmath: ``reassoc`` and ``contract`` let LLVM vectorise reductions and fuse
-multiply-adds; ``nsz`` and ``arcp`` are harmless here. ``nnan``/``ninf`` are never
-set: they would let LLVM delete NaN and infinity checks.
+multiply-adds; ``nsz`` is harmless here. ``nnan``/``ninf`` are never set: they would
+let LLVM delete NaN and infinity checks. Nor is ``arcp``: it lets LLVM turn ``x / n``
+into ``x * (1 / n)`` where it sees fit, and it did so in some compilations only (the
+output deltas' ``/ N``): a fresh compilation and the cached one gave results 1 ulp apart.
+For the same reason the deltas (products of three or four factors, no reduction) are
+compiled without ``reassoc`` (``jit(reassociate=False)``).
 
 cache=True: compiled kernels are written next to the sources, or where
 ``NUMBA_CACHE_DIR`` points (Numba falls back to a per-user folder when the
@@ -12,16 +16,21 @@ import numba
 from numba.core import types
 from numba.extending import intrinsic
 
-FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
+FASTMATH = frozenset({"reassoc", "contract", "nsz"})
 
 # Hidden-layer activations, as passed to the kernels (the output layer is always sigmoid).
 SIGMOID = 0
 RELU = 1
 
 
-def jit(fn=None, *, parallel=False):
-    """``numba.njit`` with the project's options: cached, nogil, fastmath as above."""
-    options = dict(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel,
+def jit(fn=None, *, parallel=False, reassociate=True):
+    """``numba.njit`` with the project's options: cached, nogil, fastmath as above.
+
+    ``reassociate=False`` drops ``reassoc`` for a function that has no reduction to
+    vectorise: its products then keep their written order in every compilation.
+    """
+    fastmath = set(FASTMATH) if reassociate else set(FASTMATH) - {"reassoc"}
+    options = dict(cache=True, nogil=True, fastmath=fastmath, parallel=parallel,
                    error_model="numpy")
     if fn is None:
         return numba.njit(**options)

@@ -55,7 +55,7 @@ def activate(z, activation, one):
     return sigmoid(z, one)
 
 
-@jit
+@jit(reassociate=False)
 def activation_derivative(a, activation, one):
     """Derivative in terms of the activation's output ``a`` (chapter: ``a * (1 - a)``, ``a > 0``)."""
     if activation == RELU:
@@ -226,7 +226,7 @@ def forward(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n
         forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out, n0, n1)
 
 
-@jit
+@jit(reassociate=False)
 def output_delta(a, is_target, num_rows, one):
     """The chapter's ``d_loss/d_z_out`` of one output ``a`` of ``num_rows`` (in the type of ``one``):
     ``2 (a - target) / N * a (1 - a)``."""
@@ -234,7 +234,7 @@ def output_delta(a, is_target, num_rows, one):
     return (one + one) * (a - target) / num_rows * (a * (one - a))
 
 
-@jit
+@jit(reassociate=False)
 def output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, delta_h_t, n0, n1):
     """Deltas of rows ``n0:n1``, stored transposed for the weight-gradient products.
 
@@ -344,7 +344,7 @@ def update_block(delta_t, x, weight, rows, learning_rate, h0, h1):
         update_rows(delta_t, x, weight, rows, learning_rate, h0, h1)
 
 
-@jit
+@jit(reassociate=False)
 def unit_deltas(a_h, delta_out_t, weight_out, activation, delta_h_t, h0, h1):
     """``delta_h_t[h0:h1] = ((delta_out @ w_out) * act'(a_h))[:, h0:h1].T``, every row of ``a_h``.
 

@@ -9,6 +9,7 @@ import numba
 import numpy as np
 import pytest
 
+from fastmlp.kernels._config import FASTMATH
 from fastmlp.kernels.exp import exp
 
 MAX_ULP = {np.float64: 3.0, np.float32: 1.5}
@@ -19,7 +20,7 @@ needs_long_double = pytest.mark.skipif(
     reason="np.longdouble is no wider than float64 here: no exact exp to compare with")
 
 
-@numba.njit(fastmath={"reassoc", "contract", "nsz", "arcp"})  # a kernel's flags around it
+@numba.njit(fastmath=set(FASTMATH))  # a kernel's flags around it
 def exp_each(x, out):
     for i in range(x.shape[0]):
         out[i] = exp(x[i])
