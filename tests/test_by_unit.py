@@ -13,12 +13,14 @@ import pytest
 
 import fastmlp
 from fastmlp import model as fast_model
+from fastmlp import reference
 from fastmlp._memory import aligned_copy
 from fastmlp.kernels import dense, epoch
 from fastmlp.kernels._config import RELU, SIGMOID
 from fastmlp.kernels.sync import (ALONE, ARRIVED, GENERATION, JOINED, SYNC_SIZE, atomic_add,
                                   atomic_load, atomic_store, barrier, compare_and_swap, join_team)
 from tests.conftest import quiet
+from tests.test_parity import F64_RTOL, FLOAT32_RTOL
 
 RTOL = 1e-12
 
@@ -167,3 +169,36 @@ def test_a_team_that_cannot_start_gives_the_one_thread_result(batch, num_hidden)
     asked_for_two = _trained(1, 2, batch, num_hidden, data)  # one thread runs both iterations
     for got, want in zip(asked_for_two, alone):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch", [1, 3, 10, 100])  # by hidden unit (<= 64), by rows (100)
+def test_one_step_is_the_chapters_update(dtype, batch):
+    """One step of EpochTrainer against the chapter's backward pass on the same minibatch.
+
+    The update ``-lr * grad`` is compared with the tolerances of test_parity.py, plus,
+    in float32, the rounding of the stored weights before and after (2 eps * max|w|).
+    """
+    rng = np.random.default_rng(batch)
+    X = rng.uniform(-1, 1, (2 * batch, 784)).astype(dtype)
+    y = rng.integers(0, 10, 2 * batch)
+    fast = quiet(fastmlp.NeuralNetMLP, 784, 50, 10, random_seed=3, dtype=dtype)
+    ref = quiet(reference.NeuralNetMLP, 784, 50, 10, random_seed=3)
+    names = ("weight_h", "bias_h", "weight_out", "bias_out")
+    for name in names:
+        setattr(ref, name, getattr(fast, name).astype(np.float64))
+    before = [getattr(fast, name).astype(np.float64) for name in names]
+    order = np.arange(2 * batch)[::-1].copy()
+    fast_model.EpochTrainer(fast, X, y, 0.1, batch).run(order, 0, 1)
+    rows = order[:batch]
+    X64 = X.astype(np.float64)
+    a_h, a_out = ref.forward(X64[rows])
+    d_w_out, d_b_out, d_w_h, d_b_h = ref.backward(X64[rows], a_h, a_out, y[rows])
+    rtol = F64_RTOL if dtype == np.float64 else FLOAT32_RTOL
+    for name, start, grad in zip(names, before, (d_w_h, d_b_h, d_w_out, d_b_out)):
+        after = getattr(fast, name)
+        assert after.dtype == dtype
+        expected = -0.1 * grad
+        slack = 0.0 if dtype == np.float64 else 2 * np.finfo(dtype).eps * np.max(np.abs(start))
+        error = np.max(np.abs((after.astype(np.float64) - start) - expected))
+        assert error <= rtol * np.max(np.abs(expected)) + slack, name
