@@ -5,8 +5,6 @@ result: the chapter's code runs unchanged on either. Each function validates
 and converts its inputs (:mod:`fastmlp._validation`), then hands preallocated
 arrays to a kernel in :mod:`fastmlp.kernels`.
 """
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 
@@ -27,9 +25,8 @@ relu = reference.relu
 accuracy = reference.accuracy
 
 EVAL_BLOCK = 64  # rows per block in the fused evaluation; a multiple of 4 (see kernels.dense)
-# Minibatches up to this size train in epoch.train_steps_by_unit (a team of threads owning
-# hidden units for the whole call); larger ones in epoch.train_steps (rows split, two parallel
-# regions per step).
+# Minibatches up to this size train in epoch.train_steps_by_unit (one parallel region, threads
+# owning hidden units); larger ones in epoch.train_steps (rows split, two regions per step).
 # Measured (2-core VM, float64, 5,500 rows, ms per epoch, 2 threads, by unit / by rows):
 # hidden 50: batch 1 29 / 94, batch 10 16 / 26, batch 64 15 / 17, batch 100 18 / 15;
 # hidden 1024: batch 10 271 / 506, batch 32 192 / 247. At 1 thread the two tie (within 5%)
@@ -258,16 +255,14 @@ class EpochTrainer:
         """SGD steps ``first_step:last_step`` (default: all) over minibatches of ``order``."""
         last_step = self.num_steps if last_step is None else last_step
         params = check_parameters(self.model)
-        if self._by_unit:  # a team of threads for all the steps
+        if self._by_unit:  # one parallel region for all the steps
             work = max(0, last_step - first_step) * self.minibatch_size * params[0].size
             *xb_yb_a_h_delta_h, private, barrier_state = self._workspace
             with threads_for(work) as threads:
                 team = min(threads, -(-params[0].shape[0] // 4))  # a thread per 4 hidden units at most
-                barrier_state[:] = 0
-                _run_team(epoch.train_steps_by_unit, team,
-                          self.X, self.y, order, first_step, last_step, self.minibatch_size,
-                          self.learning_rate, self.activation, *params, *xb_yb_a_h_delta_h,
-                          private[:team], barrier_state)
+                epoch.train_steps_by_unit(self.X, self.y, order, first_step, last_step,
+                                          self.minibatch_size, self.learning_rate, self.activation,
+                                          *params, *xb_yb_a_h_delta_h, private[:team], barrier_state)
             return
         with threads_for(self.minibatch_size * params[0].size) as threads:
             epoch.train_steps(self.X, self.y, order, first_step, last_step,
@@ -320,19 +315,6 @@ def _train_workspace(params, minibatch_size):
             np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
             np.empty((dense.blas_pieces(num_hidden, xb[0]), num_features), dtype),
             np.empty(num_hidden, dtype))
-
-
-def _run_team(kernel, team, *args):
-    """``kernel(*args)`` on ``team`` threads at once: this one and ``team - 1`` started here
-    (the kernels release the GIL). Their exceptions are raised here."""
-    if team == 1:
-        kernel(*args)
-        return
-    with ThreadPoolExecutor(max_workers=team - 1) as pool:
-        others = [pool.submit(kernel, *args) for _ in range(team - 1)]
-        kernel(*args)
-        for other in others:
-            other.result()
 
 
 def _by_unit_workspace(params, minibatch_size):

@@ -163,50 +163,49 @@ def _row_sum(delta_t, j):
     return s
 
 
-@jit
+@jit(parallel=True)
 def train_steps_by_unit(X, y, order, first_step, last_step, minibatch_size, learning_rate,
                         activation, weight_h, bias_h, weight_out, bias_out,
                         xb, yb, a_h, delta_h_t, private, sync):
-    """``train_steps`` for small minibatches, by a team of threads each owning hidden units.
+    """``train_steps`` for small minibatches: one parallel region, each thread owning hidden units.
 
-    Same steps, same arithmetic. Each of the T = ``private.shape[0]`` threads of the
-    team calls this function at once (``fastmlp.model`` starts them; the GIL is
-    released, ``nogil``), with ``sync`` zeroed before the first starts. A step of a
-    small minibatch takes microseconds: two parallel regions per step would cost more
-    than the step (~1.7 us each), and split by rows, a thread would have few. Here
-    the threads stay for all the steps and meet at a spinning barrier (``kernels.sync``,
-    ~0.3 us) once per step. (Threads started from Python, not a ``prange``: Numba's
-    parallel region took ~4 s to compile, for one call per epoch.)
-
-    Thread ``t`` of ``T`` owns the hidden units of tiles ``t*n/T:(t+1)*n/T`` (ceil; n
-    tiles of 4): it computes their activations, deltas and update (w_h, b_h rows: only
-    it touches them), the update followed at once by the next minibatch's forward
-    product while the rows are in L1, four rows at a time (``update_block``: from
-    ``SMALL_BATCH`` examples on, a BLAS call per four rows, always of one shape, so of
-    the same bits; at batch 1 the update and the product share one loop,
-    ``update_forward_one``). The small output layer (C x H) runs on every thread, each
-    on a private copy of w_out and b_out, identically; thread 0's is written back.
-    Each thread gathers the next-but-one minibatch into its own buffers during the step
-    (one thread gathering for all measured 7.0 -> 5.6 us per step at batch 1: the
-    other thread then reads the rows from its cache).
+    Same steps, same arithmetic. A step of a small minibatch takes microseconds:
+    two parallel regions per step would cost more than the step (~1.7 us each), and
+    split by rows, a thread would have few. Here the threads enter one region
+    for all the steps and meet at a spinning barrier (``kernels.sync``, ~0.3 us) once
+    per step. Thread ``t`` of ``T`` owns the hidden units ``chunk(H, T, t)``: it
+    computes their activations, deltas and update (w_h, b_h rows: only it touches
+    them), the update followed at once by the next minibatch's forward product while
+    the rows are in L1, four rows at a time (``update_block``: from ``SMALL_BATCH``
+    examples on, a BLAS call per four rows, always of one shape, so of the same bits;
+    at batch 1 the update and the product share one loop, ``update_forward_one``). The
+    small output layer (C x H) runs on every thread, each on a private copy of w_out
+    and b_out, identically; thread 0's is written back. Each thread gathers the
+    next-but-one minibatch into its own buffers during the step (one thread
+    gathering for all measured 7.0 -> 5.6 us per step at batch 1: the other thread
+    then reads the rows from its cache).
 
     Workspaces (B = minibatch_size): xb (T', 3, B, F), yb (T', 3, B), three minibatch
     buffers per thread; a_h (2, B, H), this and the next step's activations;
     delta_h_t (H, B); private (T, P), one row per thread (``private_layout``); sync
-    (``SYNC_SIZE``,) int64, 64-byte aligned. T' >= T. If the T threads do not all
-    arrive in time (``kernels.sync.join_team``), the first does all the work and the
-    others return. Every element is computed by the same code at any T (hidden units
-    are cut at multiples of 4, see ``dense.gemm_nt``), so the results do not depend on
-    the thread count.
+    (``SYNC_SIZE``,) int64, 64-byte aligned. T' >= T. T = ``private.shape[0]``
+    threads are asked for; if they do not all start
+    (``kernels.sync.join_team``), one thread does all the work. Every element is
+    computed by the same code at any T (hidden units are cut at multiples of 4, see
+    ``dense.gemm_nt``), so the results do not depend on the thread count.
     """
     if last_step <= first_step:
         return
-    slot, size = join_team(sync, private.shape[0])
-    if size > 0:
-        _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size,
-                            weight_h.dtype.type(learning_rate), activation, weight_h, bias_h,
-                            weight_out, bias_out, xb[slot], yb[slot], a_h, delta_h_t,
-                            private[slot], sync, slot, size)
+    lr = weight_h.dtype.type(learning_rate)
+    team = private.shape[0]
+    sync[:] = 0
+    for t in numba.prange(team):
+        slot, size = join_team(sync, team)
+        if size > 0:
+            _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr,
+                                activation, weight_h, bias_h, weight_out, bias_out, xb[slot],
+                                yb[slot], a_h,
+                                delta_h_t, private[slot], sync, slot, size)
 
 
 @jit(parallel=True)

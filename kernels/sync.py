@@ -1,20 +1,19 @@
-"""Threads that work together for a whole epoch: atomics, a spinning barrier, a team.
+"""Threads that stay in one parallel region: atomics, a spinning barrier, a team.
 
 A Numba parallel region costs ~1.7 us to enter and leave (measured on the 2-core
 development VM); a barrier between threads already running costs ~0.3 us. Steps
-of a few microseconds (small minibatches) therefore run on a team of threads that
-stays for the whole epoch and meets at :func:`barrier` between steps.
+of a few microseconds (small minibatches) therefore run a whole epoch in one
+region and meet at :func:`barrier` between steps.
 
 The state lives in an int64 array ``sync`` of ``SYNC_SIZE`` zeros, 64-byte aligned,
 one counter per cache line. A waiting thread spins on ``pause`` and, after
 ``SPINS_BEFORE_YIELD`` rounds (~50 us), yields its core on each round: on a busy
 machine the thread it waits for may be the one that needs it.
 
-Nothing guarantees that the threads of a team run at the same time (a thread may
-start late, a thread pool may run two tasks one after the other), and a barrier
-that waits for a thread that never arrives waits forever. :func:`join_team`
-therefore waits a bounded time for the whole team and otherwise lets the first
-thread run alone.
+Nothing guarantees that a region's iterations run at the same time (a thread
+pool may run two on one thread, or start one late), and a barrier that waits for
+an iteration that never starts waits forever. :func:`join_team` therefore waits a
+bounded time for the whole team and otherwise lets the first thread run alone.
 """
 import platform
 import sys

@@ -141,31 +141,32 @@ def test_join_team_runs_alone_when_the_others_do_not_start():
     assert sync[JOINED] >= ALONE and sync[ARRIVED] == 0 and sync[GENERATION] == 0
 
 
-def _trained(team, batch, num_hidden, data):
-    """Train an epoch by one call of the kernel, asking for a team of ``team`` threads."""
+def _trained(num_threads, team, batch, num_hidden, data):
     X, y = data
     model = quiet(fastmlp.NeuralNetMLP, X.shape[1], num_hidden, 10, random_seed=5)
     trainer = fast_model.EpochTrainer(model, X, y, 0.1, batch)
     assert trainer._by_unit
     xb, yb, a_h, delta_h_t, private, sync = trainer._workspace
-    sync[:] = 0
-    epoch.train_steps_by_unit(trainer.X, trainer.y, np.arange(X.shape[0])[::-1].copy(), 0,
-                              trainer.num_steps, batch, 0.1, trainer.activation,
-                              *fast_model.check_parameters(model), xb, yb, a_h, delta_h_t,
-                              private[:team], sync)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(num_threads)
+    try:
+        epoch.train_steps_by_unit(trainer.X, trainer.y, np.arange(X.shape[0])[::-1].copy(), 0,
+                                  trainer.num_steps, batch, 0.1, trainer.activation,
+                                  *fast_model.check_parameters(model), xb, yb, a_h, delta_h_t,
+                                  private[:team], sync)
+    finally:
+        numba.set_num_threads(previous)
     return [model.weight_h, model.bias_h, model.weight_out, model.bias_out]
 
 
 @pytest.mark.parametrize("batch, num_hidden", [(1, 50), (3, 22), (10, 50)])
 def test_a_team_that_cannot_start_gives_the_one_thread_result(batch, num_hidden):
-    """Called once, asking for two threads: the call waits for the second in vain, then
-    trains alone, to the bits of a team of one."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("NUMBA_NUM_THREADS is 1: the workspace has one thread's row")
     rng = np.random.default_rng(0)
     data = rng.random((60, 784)), rng.integers(0, 10, 60)
-    alone = _trained(1, batch, num_hidden, data)
-    asked_for_two = _trained(2, batch, num_hidden, data)
+    alone = _trained(1, 1, batch, num_hidden, data)
+    asked_for_two = _trained(1, 2, batch, num_hidden, data)  # one thread runs both iterations
     for got, want in zip(asked_for_two, alone):
         np.testing.assert_array_equal(got, want)
 
