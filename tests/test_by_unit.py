@@ -7,6 +7,8 @@ order 1, in another order than NumPy's: ``1e-12`` of the largest entry (K * 2**-
 1e-13 at K = 900). The training runs themselves are checked against the chapter's
 code in ``test_parity.py`` (batches 1, 3 and 32).
 """
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ import pytest
 import fastmlp
 from fastmlp import model as fast_model
 from fastmlp import reference
-from fastmlp._memory import aligned_copy
+from fastmlp._memory import aligned_copy, empty_aligned
 from fastmlp.kernels import dense, epoch
 from fastmlp.kernels._config import RELU, SIGMOID
 from fastmlp.kernels.sync import (ALONE, ARRIVED, GENERATION, JOINED, SYNC_SIZE, atomic_add,
@@ -90,29 +92,32 @@ def test_atomics():
     assert _atomics(sync) == (2, 7, True, False, 9)
 
 
-@numba.njit(parallel=True)
-def _count_between_barriers(sync, counts, rounds, team):
-    """Each thread adds 1 to counts[0], meets the others, records what it sees, meets again."""
-    sync[:] = 0
-    seen = np.zeros((team, rounds), np.int64)
-    for t in numba.prange(team):
-        slot, size = join_team(sync, team)
-        generation = 0
-        for r in range(rounds):
-            atomic_add(counts, 0, 1)
-            generation = barrier(sync, generation, size)
-            seen[slot, r] = atomic_load(counts, 0)
-            generation = barrier(sync, generation, size)
-    return seen
+@numba.njit(nogil=True)
+def _count_between_barriers(sync, counts, seen, slot, team):
+    """Thread ``slot`` adds 1 to counts[0], meets the others, records what it sees, meets again."""
+    generation = 0
+    for r in range(seen.shape[1]):
+        atomic_add(counts, 0, 1)
+        generation = barrier(sync, generation, team)
+        seen[slot, r] = atomic_load(counts, 0)
+        generation = barrier(sync, generation, team)
 
 
 def test_barrier_holds_every_thread_until_all_arrive():
-    team = numba.get_num_threads()
-    if team < 2:
-        pytest.skip("one Numba thread: no second thread to synchronise with")
-    counts = np.zeros(8, np.int64)
-    seen = _count_between_barriers(np.zeros(SYNC_SIZE, np.int64), counts, 2000, team)
-    expected = team * np.arange(1, 2001)
+    """Two threads started here (the kernel releases the GIL), whatever Numba's thread count."""
+    team, rounds = 2, 2000
+    sync, counts = np.zeros(SYNC_SIZE, np.int64), np.zeros(8, np.int64)
+    seen = np.zeros((team, rounds), np.int64)
+    _count_between_barriers(sync, counts, seen[:, :1].copy(), 0, 1)  # compile first
+    counts[:] = 0
+    threads = [threading.Thread(target=_count_between_barriers, args=(sync, counts, seen, slot, team))
+               for slot in range(team)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    expected = team * np.arange(1, rounds + 1)
     np.testing.assert_array_equal(seen, np.broadcast_to(expected, seen.shape))
 
 
@@ -141,19 +146,23 @@ def test_join_team_runs_alone_when_the_others_do_not_start():
     assert sync[JOINED] >= ALONE and sync[ARRIVED] == 0 and sync[GENERATION] == 0
 
 
-def _trained(num_threads, team, batch, num_hidden, data):
+def _trained(team, batch, num_hidden, data):
+    """An epoch by one call of the kernel on one Numba thread, asking for a team of ``team``."""
     X, y = data
     model = quiet(fastmlp.NeuralNetMLP, X.shape[1], num_hidden, 10, random_seed=5)
     trainer = fast_model.EpochTrainer(model, X, y, 0.1, batch)
     assert trainer._by_unit
     xb, yb, a_h, delta_h_t, private, sync = trainer._workspace
+    # rows for the team asked for, however many threads Numba may run here
+    xb, yb = empty_aligned((team,) + xb.shape[1:], xb.dtype), np.empty((team,) + yb.shape[1:], yb.dtype)
+    private = empty_aligned((team, private.shape[1]), private.dtype)
     previous = numba.get_num_threads()
-    numba.set_num_threads(num_threads)
+    numba.set_num_threads(1)
     try:
         epoch.train_steps_by_unit(trainer.X, trainer.y, np.arange(X.shape[0])[::-1].copy(), 0,
                                   trainer.num_steps, batch, 0.1, trainer.activation,
                                   *fast_model.check_parameters(model), xb, yb, a_h, delta_h_t,
-                                  private[:team], sync)
+                                  private, sync)
     finally:
         numba.set_num_threads(previous)
     return [model.weight_h, model.bias_h, model.weight_out, model.bias_out]
@@ -161,12 +170,12 @@ def _trained(num_threads, team, batch, num_hidden, data):
 
 @pytest.mark.parametrize("batch, num_hidden", [(1, 50), (3, 22), (10, 50)])
 def test_a_team_that_cannot_start_gives_the_one_thread_result(batch, num_hidden):
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("NUMBA_NUM_THREADS is 1: the workspace has one thread's row")
+    """On one Numba thread, the region's two iterations run one after the other: the first
+    waits for the second in vain, then trains alone, to the bits of a team of one."""
     rng = np.random.default_rng(0)
     data = rng.random((60, 784)), rng.integers(0, 10, 60)
-    alone = _trained(1, 1, batch, num_hidden, data)
-    asked_for_two = _trained(1, 2, batch, num_hidden, data)  # one thread runs both iterations
+    alone = _trained(1, batch, num_hidden, data)
+    asked_for_two = _trained(2, batch, num_hidden, data)
     for got, want in zip(asked_for_two, alone):
         np.testing.assert_array_equal(got, want)
 
