@@ -327,7 +327,7 @@ def _by_unit_workspace(params, minibatch_size):
     t = numba.config.NUMBA_NUM_THREADS
     return (empty_aligned((t, 3, b, num_features), dtype), np.empty((t, 3, b), np.int64),
             np.empty((2, b, num_hidden), dtype), np.empty((num_hidden, b), dtype),
-            empty_aligned((numba.config.NUMBA_NUM_THREADS, width), dtype),
+            empty_aligned((t, width), dtype),
             empty_aligned(sync.SYNC_SIZE, np.int64))
 
 

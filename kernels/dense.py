@@ -261,10 +261,16 @@ def output_deltas(a_h, a_out, y, weight_out, activation, delta_out_t, d_a_h, del
 def sum_rows(delta_t, out):
     """``out[j] = sum_n delta_t[j, n]``: the bias gradients, in a fixed order."""
     for j in range(delta_t.shape[0]):
-        s = out.dtype.type(0)
-        for n in range(delta_t.shape[1]):
-            s += delta_t[j, n]
-        out[j] = s
+        out[j] = row_sum(delta_t, j)
+
+
+@jit
+def row_sum(delta_t, j):
+    """``sum_n delta_t[j, n]``, in order."""
+    s = delta_t.dtype.type(0)
+    for n in range(delta_t.shape[1]):
+        s += delta_t[j, n]
+    return s
 
 
 @jit
@@ -372,12 +378,15 @@ def update_rows(delta_t, x, weight, rows, learning_rate, h0, h1):
     num_rows, num_features = x.shape
     for hb in range(h0, h1, 4):
         m = min(4, h1 - hb)
-        for j in range(m):
-            d = delta_t[hb + j, 0]
-            for f in range(num_features):
-                rows[j, f] = d * x[0, f]
-        for n in range(1, num_rows):
-            if m == 4:
+        if m < 4:  # the last rows of the range: one at a time
+            for j in range(m):
+                row_gradient(delta_t, x, hb + j, rows[j])
+        else:
+            for j in range(4):
+                d = delta_t[hb + j, 0]
+                for f in range(num_features):
+                    rows[j, f] = d * x[0, f]
+            for n in range(1, num_rows):
                 d0 = delta_t[hb, n]
                 d1 = delta_t[hb + 1, n]
                 d2 = delta_t[hb + 2, n]
@@ -388,11 +397,6 @@ def update_rows(delta_t, x, weight, rows, learning_rate, h0, h1):
                     rows[1, f] += d1 * v
                     rows[2, f] += d2 * v
                     rows[3, f] += d3 * v
-            else:
-                for j in range(m):
-                    d = delta_t[hb + j, n]
-                    for f in range(num_features):
-                        rows[j, f] += d * x[n, f]
         for j in range(m):
             for f in range(num_features):
                 weight[hb + j, f] -= learning_rate * rows[j, f]

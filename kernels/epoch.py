@@ -9,8 +9,8 @@ import numpy as np
 from ._config import jit
 from .loss import row_sse_argmax
 from .dense import (ZERO, blas_pieces, chunk, forward_rows, gradient_rows, hidden_layer,
-                    output_delta, output_deltas, output_layer, sgd_update, sum_rows, unit_deltas,
-                    update_block, update_forward_one)
+                    output_delta, output_deltas, output_layer, row_sum, sgd_update, sum_rows,
+                    unit_deltas, update_block, update_forward_one)
 from .shuffle import gather_rows
 from .sync import barrier, join_team
 
@@ -129,10 +129,10 @@ def _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr, 
         unit_deltas(a_cur, delta_out_t, w_out, activation, delta_h_t, h0, h1)  # old w_out
         update_block(delta_out_t, a_cur, w_out, rows, lr, ZERO, num_classes)
         for c in range(num_classes):
-            b_out[c] -= lr * _row_sum(delta_out_t, c)
+            b_out[c] -= lr * row_sum(delta_out_t, c)
         # This thread's hidden units: update, then (still in L1) the next minibatch's forward
         for h in range(h0, h1):
-            bias_h[h] -= lr * _row_sum(delta_h_t, h)
+            bias_h[h] -= lr * row_sum(delta_h_t, h)
         if batch == 1 and i + 1 < num_steps:
             update_forward_one(delta_h_t, x, xb[(i + 1) % 3], weight_h, bias_h, activation,
                                a_next, lr, h0, h1)
@@ -154,15 +154,6 @@ def _train_hidden_slice(X, y, order, first_step, last_step, minibatch_size, lr, 
                 weight_out[c, h] = w_out[c, h]
 
 
-@jit
-def _row_sum(delta_t, j):
-    """``sum(delta_t[j])`` in order (as ``sum_rows``)."""
-    s = delta_t.dtype.type(0)
-    for n in range(delta_t.shape[1]):
-        s += delta_t[j, n]
-    return s
-
-
 @jit(parallel=True)
 def train_steps_by_unit(X, y, order, first_step, last_step, minibatch_size, learning_rate,
                         activation, weight_h, bias_h, weight_out, bias_out,
@@ -173,8 +164,9 @@ def train_steps_by_unit(X, y, order, first_step, last_step, minibatch_size, lear
     two parallel regions per step would cost more than the step (~1.7 us each), and
     split by rows, a thread would have few. Here the threads enter one region
     for all the steps and meet at a spinning barrier (``kernels.sync``, ~0.3 us) once
-    per step. Thread ``t`` of ``T`` owns the hidden units ``chunk(H, T, t)``: it
-    computes their activations, deltas and update (w_h, b_h rows: only it touches
+    per step. Thread ``t`` of ``T`` owns the hidden units of the 4-unit tiles
+    ``ceil(t n / T):ceil((t + 1) n / T)`` of the ``n`` tiles (the partial tile, last, goes
+    with the smallest share): it computes their activations, deltas and update (w_h, b_h rows: only it touches
     them), the update followed at once by the next minibatch's forward product while
     the rows are in L1, four rows at a time (``update_block``: from ``SMALL_BATCH``
     examples on, a BLAS call per four rows, always of one shape, so of the same bits;
