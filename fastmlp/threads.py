@@ -24,6 +24,31 @@ def set_num_threads(n):
     threadpool_limits(limits=n)
 
 
+def get_num_threads():
+    """The number of threads fastmlp's kernels called from this thread may use."""
+    return numba.get_num_threads()
+
+
+@contextmanager
+def limit(n):
+    """Run the kernels called from this thread on at most ``n`` threads inside the block.
+
+    ``None`` leaves the setting as it is. The setting is the calling thread's own (a
+    Dask worker thread or a joblib thread sets its own), and is restored on exit.
+    """
+    if n is None:
+        yield get_num_threads()
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n!r}")
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(previous)
+
+
 PARALLEL_MIN_WORK = 1_000_000
 """Multiply-adds per parallel region below which a kernel call runs on one thread.
 
