@@ -66,7 +66,7 @@ def check_features(X, num_features, dtype, name="X", allow_1d=False):
         finite = copy_if_finite(X, converted)
         X = converted
     else:
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = _kernel_ready(np.ascontiguousarray(X, dtype=dtype))
         finite = all_finite(X)
     if X.size and not finite:
         raise ValueError(f"{name} contains NaN or infinity")
@@ -85,13 +85,36 @@ def check_labels(y, num_classes, num_examples=None, name="y"):
             raise ValueError(f"{name} must hold integer class labels, got non-integer values")
     elif y.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    y = np.ascontiguousarray(y, dtype=np.int64)
+    y = _kernel_ready(np.ascontiguousarray(y, dtype=np.int64))
     if y.size:
         lo, hi = label_range(y)
         if lo < 0 or hi >= num_classes:
             raise ValueError(f"{name} holds labels in [{lo}, {hi}]; they must lie in "
                              f"[0, {num_classes}) for a model with {num_classes} classes")
     return y
+
+
+def _kernel_ready(array):
+    """``array``, or a copy of it where it is read-only or misaligned (as Dask delivers arrays):
+    to Numba those are other types, and every kernel would compile again for them."""
+    if array.flags.writeable and array.flags.aligned:
+        return array
+    return array.copy()
+
+
+def check_order(order, num_examples):
+    """Return ``order`` as a C-contiguous int64 vector of row indices in ``[0, num_examples)``."""
+    order = np.asarray(order)
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise ValueError(f"order must be a 1-D array of integer row indices, got dtype "
+                         f"{order.dtype} and shape {order.shape}")
+    order = _kernel_ready(np.ascontiguousarray(order, dtype=np.int64))
+    if order.size:
+        lo, hi = label_range(order)
+        if lo < 0 or hi >= num_examples:
+            raise ValueError(f"order holds row indices in [{lo}, {hi}]; they must lie in "
+                             f"[0, {num_examples}) for {num_examples} examples")
+    return order
 
 
 def check_parameters(model):
@@ -108,7 +131,8 @@ def check_parameters(model):
         value = getattr(model, name)
         if np.shape(value) != shape:
             raise ValueError(f"model.{name} has shape {np.shape(value)}, expected {shape}")
-        params.append(np.ascontiguousarray(value, dtype=getattr(model, "dtype", np.float64)))
+        dtype = getattr(model, "dtype", np.float64)
+        params.append(_kernel_ready(np.ascontiguousarray(value, dtype=dtype)))
     for name, array in zip(expected, params):
         if getattr(model, name) is not array:
             setattr(model, name, array)

@@ -3,20 +3,21 @@
 Every public name here matches :mod:`fastmlp.reference` in name, signature and
 result: the chapter's code runs unchanged on either. Each function validates
 and converts its inputs (:mod:`fastmlp._validation`), then hands preallocated
-arrays to a kernel in :mod:`fastmlp.kernels`.
+arrays to a kernel in :mod:`fastmlp.kernels`: ``forward`` and ``backward`` on the
+calling thread, the fused epoch and the evaluation on a team of threads
+(:mod:`fastmlp.team`).
 """
-import numba
 import numpy as np
 
-from . import reference
-from ._memory import aligned_copy, empty_aligned
+from . import reference, team
 from ._random import global_mt19937
 from ._validation import (check_activation, check_dtype, check_features, check_labels,
-                          check_learning_rate, check_parameters, check_positive_int)
-from .kernels import dense, epoch, loss, onehot, shuffle, sync
+                          check_learning_rate, check_order, check_parameters, check_positive_int)
+from .kernels import epoch, layers, loss, onehot, shuffle
+from .kernels.epoch import Params
 from .persistence import load_model, save_model
 from .predict import predict_labels
-from .threads import threads_for
+from .threads import get_num_threads, single_threaded_blas
 
 # The chapter's plain-NumPy helpers need no kernel: one vectorised expression each.
 InitializeModel = reference.InitializeModel
@@ -24,14 +25,10 @@ sigmoid = reference.sigmoid
 relu = reference.relu
 accuracy = reference.accuracy
 
-EVAL_BLOCK = 64  # rows per block in the fused evaluation; a multiple of 4 (see kernels.dense)
-# Minibatches up to this size train in epoch.train_steps_by_unit (one parallel region, threads
-# owning hidden units); larger ones in epoch.train_steps (rows split, two regions per step).
-# Measured (2-core VM, float64, 5,500 rows, ms per epoch, 2 threads, by unit / by rows):
-# hidden 50: batch 1 29 / 94, batch 10 16 / 26, batch 64 15 / 17, batch 100 18 / 15;
-# hidden 1024: batch 10 271 / 506, batch 32 192 / 247. At 1 thread the two tie (within 5%)
-# from batch 8 to 64 and by unit wins below (batch 1: 44 / 94).
-BY_UNIT_MAX_BATCH = 64
+# Multiply-adds per training step and thread below which a team costs more than it gains:
+# measured (2-core VM, batch 1, 784 x 50, 39,000 a step) 57 ms an epoch at 2 threads, 58 at 1,
+# and 2.2x slower at 2 threads right after NumPy's BLAS (its threads spin for a while).
+TEAM_MIN_WORK = 200_000
 
 
 class NeuralNetMLP(reference.NeuralNetMLP):
@@ -56,9 +53,8 @@ class NeuralNetMLP(reference.NeuralNetMLP):
     bias_h : ndarray of shape (num_hidden,)
     weight_out : ndarray of shape (num_classes, num_hidden)
     bias_out : ndarray of shape (num_classes,)
-        Plain NumPy arrays of ``dtype``; they may be read and assigned. fastmlp
-        allocates them on a cache-line boundary (:mod:`fastmlp._memory`); an
-        assigned array is used as it is, correct either way, a little slower if not aligned.
+        Plain NumPy arrays of ``dtype``; they may be read and assigned (an array of
+        another dtype or layout is converted on the next call).
     """
 
     def __init__(self, num_features, num_hidden, num_classes, random_seed=123,
@@ -73,16 +69,22 @@ class NeuralNetMLP(reference.NeuralNetMLP):
     def _initialize_weights(self):
         super()._initialize_weights()  # the chapter's float64 draws, then cast
         for name in ("weight_h", "bias_h", "weight_out", "bias_out"):
-            setattr(self, name, aligned_copy(getattr(self, name).astype(self.dtype, copy=False)))
+            setattr(self, name, getattr(self, name).astype(self.dtype))
 
     def forward(self, x):
         """Return ``(a_h, a_out)`` for ``x`` of shape (n, num_features), or one example of shape (num_features,)."""
-        params = check_parameters(self)
-        X = check_features(x, params[0].shape[1], self.dtype, name="x", allow_1d=True)
-        a_h = np.empty((X.shape[0], params[0].shape[0]), self.dtype)
+        params = Params(*check_parameters(self))
+        X = check_features(x, params.weight_h.shape[1], self.dtype, name="x", allow_1d=True)
+        a_h = np.empty((X.shape[0], params.weight_h.shape[0]), self.dtype)
         a_out = np.empty((X.shape[0], self.num_classes), self.dtype)
-        with threads_for(a_h.size * X.shape[1]) as threads:
-            dense.forward(X, *params, check_activation(self.activation), a_h, a_out, threads)
+        activation = check_activation(self.activation)
+        num_blocks = -(-X.shape[0] // epoch.EVAL_BLOCK)  # each block one product, at any thread count
+        with single_threaded_blas:
+            if num_blocks <= 1:
+                layers.forward_rows(X, *params, activation, a_h, a_out)
+            else:
+                team.run(epoch.forward_blocks, min(get_num_threads(), num_blocks), X, activation,
+                         params, a_h, a_out)
         if np.ndim(x) == 1:
             return a_h[0], a_out[0]
         return a_h, a_out
@@ -100,14 +102,12 @@ class NeuralNetMLP(reference.NeuralNetMLP):
             raise ValueError(f"x, a_h and a_out must have as many rows; got {X.shape[0]}, "
                              f"{a_h.shape[0]}, {a_out.shape[0]}")
         y = check_labels(y, self.num_classes, X.shape[0])
-        n, dtype = X.shape[0], self.dtype
-        grads = (np.empty_like(weight_out), np.empty(self.num_classes, dtype),
-                 np.empty_like(weight_h), np.empty(num_hidden, dtype))
-        with threads_for(n * weight_h.size) as threads:
-            dense.backward(X, a_h, a_out, y, weight_out, check_activation(self.activation),
-                           np.empty((self.num_classes, n), dtype), np.empty((n, num_hidden), dtype),
-                           np.empty((num_hidden, n), dtype), *grads, threads)
-        return grads
+        grads = Params(np.empty_like(weight_h), np.empty(num_hidden, self.dtype),
+                       np.empty_like(weight_out), np.empty(self.num_classes, self.dtype))
+        with single_threaded_blas:
+            layers.backward_rows(X, a_h, a_out, y, weight_out, check_activation(self.activation),
+                                 np.empty_like(a_out), np.empty_like(a_h), *grads)
+        return grads.weight_out, grads.bias_out, grads.weight_h, grads.bias_h
 
     def predict(self, X):
         """The label (int) of one image, or the labels (array) of a batch.
@@ -152,7 +152,7 @@ def minibatch_generator(X, y, minibatch_size):
     minibatch_size = check_positive_int(minibatch_size, "minibatch_size")
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
-    indices = _permutation(len(X))
+    indices = permutation(len(X))
     for start_idx in range(0, indices.shape[0] - minibatch_size + 1, minibatch_size):
         batch_idx = indices[start_idx:start_idx + minibatch_size]
         yield X[batch_idx], y[batch_idx]
@@ -180,8 +180,8 @@ def compute_mse_and_acc(nnet, X, y, num_labels=10, minibatch_size=100):
     X = check_features(X, params[0].shape[1], dtype)
     y = check_labels(y, nnet.num_classes, X.shape[0])
     _check_enough_rows(X, minibatch_size, "X")
-    return _evaluate(params, check_activation(getattr(nnet, "activation", "sigmoid")),
-                     X, y, _permutation(X.shape[0]), minibatch_size)
+    return _evaluate(Params(*params), check_activation(getattr(nnet, "activation", "sigmoid")),
+                     X, y, permutation(X.shape[0]), minibatch_size)
 
 
 def train(model, X_train, y_train, X_valid, y_valid, num_epochs, learning_rate=0.1,
@@ -201,7 +201,7 @@ def train(model, X_train, y_train, X_valid, y_valid, num_epochs, learning_rate=0
     epoch_loss, epoch_train_acc, epoch_valid_acc = [], [], []
     for e in range(num_epochs):
         # the chapter's three shuffles per epoch: training order, then the two evaluations
-        trainer.run(_permutation(trainer.num_examples))
+        trainer.run(permutation(trainer.num_examples))
         train_mse, train_acc = trainer.evaluate(trainer.X, trainer.y)
         valid_mse, valid_acc = trainer.evaluate(X_valid, y_valid)
         train_acc, valid_acc = train_acc*100, valid_acc*100
@@ -221,7 +221,7 @@ class EpochTrainer:
     The building block of :func:`train` (and of the command line and the
     scikit-learn estimator): the data are checked and converted to the model's
     dtype once, the workspaces allocated once, and each :meth:`run` is one
-    compiled call. The model's arrays are updated in place.
+    compiled call per thread of a team. The model's arrays are updated in place.
 
     Parameters
     ----------
@@ -236,15 +236,14 @@ class EpochTrainer:
         self.learning_rate = check_learning_rate(learning_rate)
         self.minibatch_size = check_positive_int(minibatch_size, "minibatch_size")
         self.activation = check_activation(model.activation)
-        params = check_parameters(model)
-        self.dtype = params[0].dtype.type
+        params = Params(*check_parameters(model))
+        self.dtype = params.weight_h.dtype.type
         self.X, self.y = self.check_data(X, y, "X_train", "y_train")
         _check_enough_rows(self.X, self.minibatch_size, "X_train")
         self.num_examples = self.X.shape[0]
         self.num_steps = self.num_examples // self.minibatch_size
-        self._by_unit = self.minibatch_size <= BY_UNIT_MAX_BATCH
-        self._workspace = (_by_unit_workspace if self._by_unit else _train_workspace)(
-            params, self.minibatch_size)
+        self._work = epoch.train_workspace(params, self.minibatch_size)
+        self.team_size = 0  # the team the last run had
 
     def check_data(self, X, y, x_name="X", y_name="y"):
         """``(X, y)`` validated against the model and converted to its dtype."""
@@ -252,31 +251,40 @@ class EpochTrainer:
         return X, check_labels(y, self.model.num_classes, X.shape[0], name=y_name)
 
     def run(self, order, first_step=0, last_step=None):
-        """SGD steps ``first_step:last_step`` (default: all) over minibatches of ``order``."""
-        last_step = self.num_steps if last_step is None else last_step
-        params = check_parameters(self.model)
-        if self._by_unit:  # one parallel region for all the steps
-            work = max(0, last_step - first_step) * self.minibatch_size * params[0].size
-            *xb_yb_a_h_delta_h, private, barrier_state = self._workspace
-            with threads_for(work) as threads:
-                team = min(threads, -(-params[0].shape[0] // 4))  # a thread per 4 hidden units at most
-                epoch.train_steps_by_unit(self.X, self.y, order, first_step, last_step,
-                                          self.minibatch_size, self.learning_rate, self.activation,
-                                          *params, *xb_yb_a_h_delta_h, private[:team], barrier_state)
-            return
-        with threads_for(self.minibatch_size * params[0].size) as threads:
-            epoch.train_steps(self.X, self.y, order, first_step, last_step,
-                              self.minibatch_size, self.learning_rate, self.activation, *params,
-                              *self._workspace, threads)
+        """SGD steps ``first_step:last_step`` (default: all) over minibatches of ``order``.
+
+        ``order`` holds row indices of ``X`` (a permutation, as :func:`permutation`
+        gives); step ``s`` trains on ``X[order[s*B:(s+1)*B]]``.
+        """
+        order = check_order(order, self.num_examples)
+        last_step = order.shape[0] // self.minibatch_size if last_step is None else last_step
+        first_step = check_positive_int(first_step, "first_step", minimum=0)
+        last_step = check_positive_int(last_step, "last_step", minimum=0)
+        if not first_step <= last_step <= order.shape[0] // self.minibatch_size:
+            raise ValueError(f"steps {first_step}:{last_step} are not within the "
+                             f"{order.shape[0] // self.minibatch_size} steps of this order")
+        params = Params(*check_parameters(self.model))
+        work = self.minibatch_size * params.weight_h.size
+        self.team_size = max(1, min(get_num_threads(), self._work.partial.shape[0],
+                                    work // TEAM_MIN_WORK))
+        self._work.sync[:] = 0
+        with single_threaded_blas:
+            team.run(epoch.train_steps, self.team_size, self.X, self.y, order, first_step,
+                     last_step, self.learning_rate, self.activation, params, self._work)
 
     def evaluate(self, X, y, minibatch_size=100):
-        """The chapter's ``compute_mse_and_acc`` on validated ``X, y`` (draws its shuffle)."""
-        return _evaluate(check_parameters(self.model), self.activation, X, y,
-                         _permutation(X.shape[0]), minibatch_size)
+        """The chapter's ``compute_mse_and_acc`` on ``X, y`` checked by :meth:`check_data`
+        (draws its shuffle from the global ``np.random`` state)."""
+        if X is not self.X or y is not self.y:  # the training data were checked once, at the start
+            X, y = self.check_data(X, y)
+        return _evaluate(Params(*check_parameters(self.model)), self.activation, X, y,
+                         permutation(X.shape[0]), minibatch_size)
 
 
-def _permutation(n):
-    """``np.random.shuffle(np.arange(n))``'s result, drawn by the kernel from the global state."""
+def permutation(n):
+    """``np.random.shuffle(np.arange(n))``'s result, drawn by a kernel from the global
+    ``np.random`` state (which advances as the chapter's shuffle advances it)."""
+    n = check_positive_int(n, "n", minimum=0)
     order = np.empty(n, np.int64)
     with global_mt19937() as (key, pos):
         shuffle.permutation(key, pos, order)
@@ -288,47 +296,12 @@ def _evaluate(params, activation, X, y, order, minibatch_size):
     num_used = X.shape[0] // minibatch_size * minibatch_size
     include = np.zeros(X.shape[0], np.bool_)
     include[order[:num_used]] = True
-    dtype = params[0].dtype
-    num_blocks = -(-X.shape[0] // EVAL_BLOCK)
-    block_sse = np.empty(num_blocks)
-    block_correct = np.empty(num_blocks, np.int64)
-    with threads_for(X.size * params[0].shape[0]) as threads:
-        epoch.evaluate(X, y, include, *params, activation,
-                       empty_aligned((threads, EVAL_BLOCK, X.shape[1]), dtype),
-                       np.empty((threads, EVAL_BLOCK, params[0].shape[0]), dtype),
-                       np.empty((threads, EVAL_BLOCK, params[2].shape[0]), dtype),
-                       block_sse, block_correct)
-    mse = np.float64(block_sse.sum() / (num_used * params[2].shape[0]))
-    return mse, block_correct.sum() / num_used
-
-
-def _train_workspace(params, minibatch_size):
-    """The arrays ``kernels.epoch.train_steps`` works in (see its docstring for shapes)."""
-    weight_h, _, weight_out, _ = params
-    (num_hidden, num_features), num_classes = weight_h.shape, weight_out.shape[0]
-    b, dtype = minibatch_size, weight_h.dtype
-    xb = empty_aligned((2, b, num_features), dtype)
-    return (xb, np.empty((2, b), np.int64),
-            np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
-            np.empty((num_classes, b), dtype), np.empty((b, num_hidden), dtype),
-            np.empty((num_hidden, b), dtype),
-            np.empty((num_classes, num_hidden), dtype), np.empty(num_classes, dtype),
-            np.empty((dense.blas_pieces(num_hidden, xb[0]), num_features), dtype),
-            np.empty(num_hidden, dtype))
-
-
-def _by_unit_workspace(params, minibatch_size):
-    """The arrays ``kernels.epoch.train_steps_by_unit`` works in, with a slice for each
-    thread Numba may run (``NUMBA_NUM_THREADS``) in ``xb``, ``yb`` and ``private``."""
-    weight_h, _, weight_out, _ = params
-    (num_hidden, num_features), num_classes = weight_h.shape, weight_out.shape[0]
-    b, dtype = minibatch_size, weight_h.dtype
-    width = epoch.private_layout(num_classes, num_hidden, b, num_features, dtype.itemsize)[-1]
-    t = numba.config.NUMBA_NUM_THREADS
-    return (empty_aligned((t, 3, b, num_features), dtype), np.empty((t, 3, b), np.int64),
-            np.empty((2, b, num_hidden), dtype), np.empty((num_hidden, b), dtype),
-            empty_aligned((t, width), dtype),
-            empty_aligned(sync.SYNC_SIZE, np.int64))
+    size = min(get_num_threads(), -(-X.shape[0] // epoch.EVAL_BLOCK))
+    work = epoch.eval_workspace(params, X.shape[0], size)
+    with single_threaded_blas:
+        team.run(epoch.evaluate, size, X, y, include, activation, params, work)
+    mse = np.float64(work.block_sse.sum() / (num_used * params.weight_out.shape[0]))
+    return mse, work.block_correct.sum() / num_used
 
 
 def _check_num_labels(nnet, num_labels):

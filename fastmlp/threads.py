@@ -1,85 +1,125 @@
-"""One setting for both thread pools fastmlp's work can use.
+"""How many threads fastmlp's kernels use, and the BLAS they call.
 
-The kernels run on Numba's threads (by default all cores, or ``NUMBA_NUM_THREADS``);
-NumPy's BLAS (the reference, scikit-learn) runs on its own (``OPENBLAS_NUM_THREADS``).
-fastmlp changes neither unless asked to (:func:`set_num_threads`); it only runs
-problems too small to share on one thread (:func:`threads_for`), and keeps BLAS at
-one thread while its kernels run: they call BLAS (SciPy's, through Numba's ``np.dot``)
-from inside their parallel regions, where a threaded BLAS would oversubscribe the
-cores (measured: forward products about 60x slower at 2 threads).
+The fused epoch and the evaluation run on a team of threads (:mod:`fastmlp.team`):
+by default as many as Numba may use (all cores, or ``NUMBA_NUM_THREADS``), or what
+:func:`set_num_threads` set for the process, or what :func:`limit` sets for the
+calling thread. Inside a team each thread calls SciPy's BLAS (the one Numba's
+``np.dot`` uses) on its own share, so while a team runs that BLAS is held at one
+thread (:func:`single_threaded_blas`): two pools on the same cores would compete,
+and a threaded BLAS splits a product differently at each thread count. So do
+``forward`` and ``backward``: the products' bits then depend on their shapes only.
 """
-import functools
+import ctypes
+import os
+import threading
 from contextlib import contextmanager
 
 import numba
-import scipy.linalg.cython_blas  # noqa: F401  the BLAS the kernels call: loaded now, so it can be limited
+import scipy.linalg.cython_blas  # noqa: F401  the BLAS the kernels call: loaded now, so it can be found
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+_process = {"threads": numba.config.NUMBA_NUM_THREADS}
+_local = threading.local()
+
+
+def max_threads():
+    """The most threads a team may have: Numba's limit (``NUMBA_NUM_THREADS``, default all cores)."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def _check(n, name):
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= max_threads():
+        raise ValueError(f"{name} must be an integer in [1, {max_threads()}] (NUMBA_NUM_THREADS "
+                         f"sets the upper bound), got {n!r}")
+    return n
 
 
 def set_num_threads(n):
     """Use ``n`` threads in fastmlp's kernels and in every BLAS library loaded in the process."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"n must be an integer in [1, {numba.config.NUMBA_NUM_THREADS}], got {n!r}")
-    numba.set_num_threads(n)
+    _process["threads"] = _check(n, "n")
     threadpool_limits(limits=n)
 
 
 def get_num_threads():
     """The number of threads fastmlp's kernels called from this thread may use."""
-    return numba.get_num_threads()
+    return getattr(_local, "threads", None) or _process["threads"]
 
 
 @contextmanager
 def limit(n):
     """Run the kernels called from this thread on at most ``n`` threads inside the block.
 
-    ``None`` leaves the setting as it is. The setting is the calling thread's own (a
-    Dask worker thread or a joblib thread sets its own), and is restored on exit.
+    ``None`` leaves the setting as it is; a value above :func:`max_threads` is capped.
+    The setting is the calling thread's own (a Dask worker thread or a joblib thread
+    sets its own), and is restored on exit.
     """
     if n is None:
         yield get_num_threads()
         return
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n_threads must be a positive integer or None, got {n!r}")
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    previous = getattr(_local, "threads", None)
+    _local.threads = min(n, max_threads())
     try:
-        yield numba.get_num_threads()
+        yield _local.threads
     finally:
-        numba.set_num_threads(previous)
+        _local.threads = previous
 
 
-PARALLEL_MIN_WORK = 1_000_000
-"""Multiply-adds per parallel region below which a kernel call runs on one thread.
+def _kernel_blas():
+    """``(get, set)`` thread-count functions of the BLAS the kernels call: SciPy's own library
+    where it has one (pip wheels), else every BLAS in the process (one shared library, as
+    conda's). OpenBLAS's own functions where it is OpenBLAS (ctypes): threadpoolctl lets only
+    the first thread that set a limit set one again, and a Dask or joblib worker thread
+    would silently change nothing."""
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    scipy_dir = os.path.dirname(os.path.dirname(scipy.__file__))
+    own = [c for c in blas if os.path.basename(os.path.dirname(c.filepath)) == "scipy.libs"
+           or c.filepath.startswith(os.path.join(scipy_dir, "scipy") + os.sep)]
+    functions = []
+    for controller in own or blas:
+        if controller.internal_api == "openblas":
+            prefix, suffix = controller._find_affixes()
+            lib = ctypes.CDLL(controller.filepath)
+            functions.append((getattr(lib, f"{prefix}openblas_get_num_threads{suffix}"),
+                              getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")))
+        else:
+            functions.append((controller.get_num_threads, controller.set_num_threads))
+    return functions
 
-A parallel region costs a few microseconds on an idle machine, and a scheduler
-time slice (milliseconds) when another process holds a core: a minibatch step of
-10 examples (0.4 M multiply-adds, ~15 us) gains nothing from a second thread and
-can lose 100x. The chapter's step (3.9 M) and every evaluation run in parallel.
-"""
+
+class _SingleThreadedBLAS:
+    """See :data:`single_threaded_blas`."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._functions = None
+        self._users = 0
+        self._saved = ()
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                if self._functions is None:
+                    self._functions = _kernel_blas()
+                self._saved = [get() for get, _ in self._functions]
+                for (_, set_threads), n in zip(self._functions, self._saved):
+                    if n != 1:
+                        set_threads(1)
+            self._users += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for (_, set_threads), n in zip(self._functions, self._saved):
+                    if n != 1:
+                        set_threads(n)
 
 
-@functools.cache
-def _blas_controller():
-    return ThreadpoolController().select(user_api="blas")
+single_threaded_blas = _SingleThreadedBLAS()
+"""``with single_threaded_blas:`` the kernels' BLAS on one thread inside the block (~1 us).
 
-
-@contextmanager
-def threads_for(work):
-    """The context of every kernel call: BLAS on one thread, and Numba on one thread too
-    when ``work`` is below :data:`PARALLEL_MIN_WORK`.
-
-    Yields the Numba thread count in effect (never more than the user's setting).
-    Both settings are restored on exit.
-    """
-    previous = numba.get_num_threads()
-    small = work < PARALLEL_MIN_WORK and previous > 1
-    with _blas_controller().limit(limits=1):
-        if not small:
-            yield previous
-            return
-        numba.set_num_threads(1)
-        try:
-            yield 1
-        finally:
-            numba.set_num_threads(previous)
+Every kernel runs inside one: the products' bits then depend on their shapes only, and a
+team's threads never compete with BLAS's. Safe across threads: the first to enter sets one
+thread, the last to leave restores what was there."""

@@ -8,46 +8,37 @@ output deltas' ``/ N``): a fresh compilation and the cached one gave results 1 u
 For the same reason the deltas (products of three or four factors, no reduction) are
 compiled without ``reassoc`` (``jit(reassociate=False)``).
 
+No kernel is ``parallel=True``: the threads of a team are started from Python
+(:mod:`fastmlp.team`) on ``nogil`` kernels, which keeps the compilation short.
+
 cache=True: compiled kernels are written next to the sources, or where
 ``NUMBA_CACHE_DIR`` points (Numba falls back to a per-user folder when the
 install is read-only).
 """
 import numba
-from numba.core import types
-from numba.extending import intrinsic
+import numpy as np
 
 FASTMATH = frozenset({"reassoc", "contract", "nsz"})
+
+# Integer arguments 0 and 1 passed as these, not as literals: Numba compiles a callee once per
+# distinct argument type, and a literal is a type of its own (a compilation more, cold).
+ZERO = np.int64(0)
+ONE = np.int64(1)
 
 # Hidden-layer activations, as passed to the kernels (the output layer is always sigmoid).
 SIGMOID = 0
 RELU = 1
 
 
-def jit(fn=None, *, parallel=False, reassociate=True):
+def jit(fn=None, *, reassociate=True, entry=False):
     """``numba.njit`` with the project's options: cached, nogil, fastmath as above.
 
     ``reassociate=False`` drops ``reassoc`` for a function that has no reduction to
     vectorise: its products then keep their written order in every compilation.
     """
     fastmath = set(FASTMATH) if reassociate else set(FASTMATH) - {"reassoc"}
-    options = dict(cache=True, nogil=True, fastmath=fastmath, parallel=parallel,
-                   error_model="numpy")
+    options = dict(cache=True, nogil=True, fastmath=fastmath, error_model="numpy",
+                   no_cfunc_wrapper=True, no_cpython_wrapper=not entry)
     if fn is None:
         return numba.njit(**options)
     return numba.njit(**options)(fn)
-
-
-@intrinsic
-def prefer_512_bit_vectors(typingctx):
-    """Let LLVM vectorise the calling kernel with 512-bit registers where the CPU has them.
-
-    LLVM's tuning for Intel's AVX-512 cores asks its vectoriser for 256-bit vectors
-    (clang's ``-mprefer-vector-width``, a function attribute that Numba does not
-    expose). Called first in a kernel, this sets the attribute on that kernel's
-    function; CPUs without AVX-512 ignore it. llvmlite's attribute set only takes
-    known flag names, hence the base ``set.add`` for a key-value attribute.
-    """
-    def codegen(context, builder, signature, args):
-        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
-        return context.get_dummy_value()
-    return types.none(), codegen

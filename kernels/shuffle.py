@@ -7,6 +7,7 @@ global ``np.random`` generator. That generator is MT19937, and
 ``random_interval`` in ``distributions.c``, frozen by NEP 19). This module runs
 the same generator on a copy of the global state; :mod:`fastmlp` writes the
 advanced state back, so the global generator ends where the chapter's would.
+The minibatch gather takes a range of columns: each thread of a training team gathers its own.
 
 State: ``key`` (624,) uint32 and ``pos`` (1,) int64, as ``np.random.get_state()`` gives them.
 """
@@ -65,7 +66,7 @@ def random_interval(key, pos, upper):
             return value
 
 
-@jit
+@jit(entry=True)
 def permutation(key, pos, out):
     """``out[:] = arange(n)`` shuffled as ``np.random.shuffle`` would shuffle it."""
     n = out.shape[0]
@@ -77,10 +78,12 @@ def permutation(key, pos, out):
 
 
 @jit
-def gather_rows(X, y, rows, xb, yb, n0, n1):
-    """``xb[n] = X[rows[n]]``, ``yb[n] = y[rows[n]]`` for ``n`` in ``n0:n1``."""
-    for n in range(n0, n1):
-        r = rows[n]
-        yb[n] = y[r]
-        for f in range(X.shape[1]):
-            xb[n, f] = X[r, f]
+def gather_columns(X, order, start, xb, f0, f1):
+    """``xb[n, f0:f1] = X[order[start + n], f0:f1]`` for every row ``n`` of ``xb``."""
+    for n in range(xb.shape[0]):
+        # Between 1-D row views: measured 2x faster than indexing the 2-D arrays, and unlike a
+        # slice assignment no shape-error path to compile (3 s of a cold start)
+        src = X[order[start + n], f0:f1]
+        dst = xb[n, f0:f1]
+        for f in range(src.shape[0]):
+            dst[f] = src[f]

@@ -1,19 +1,12 @@
-"""Threads that stay in one parallel region: atomics, a spinning barrier, a team.
+"""A spinning barrier for the threads of a team (see :mod:`.epoch`), on int64 atomics.
 
-A Numba parallel region costs ~1.7 us to enter and leave (measured on the 2-core
-development VM); a barrier between threads already running costs ~0.3 us. Steps
-of a few microseconds (small minibatches) therefore run a whole epoch in one
-region and meet at :func:`barrier` between steps.
-
-The state lives in an int64 array ``sync`` of ``SYNC_SIZE`` zeros, 64-byte aligned,
-one counter per cache line. A waiting thread spins on ``pause`` and, after
-``SPINS_BEFORE_YIELD`` rounds (~50 us), yields its core on each round: on a busy
-machine the thread it waits for may be the one that needs it.
-
-Nothing guarantees that a region's iterations run at the same time (a thread
-pool may run two on one thread, or start one late), and a barrier that waits for
-an iteration that never starts waits forever. :func:`join_team` therefore waits a
-bounded time for the whole team and otherwise lets the first thread run alone.
+A barrier between threads that are already running costs ~0.3 us (measured on a
+2-core VM), against microseconds to wake a sleeping thread: a training step of a
+small minibatch takes a few. The state lives in an int64 array ``sync`` of
+``SYNC_SIZE`` zeros, one counter per cache line. A waiting thread spins on ``pause``
+and, after ``SPINS_BEFORE_YIELD`` rounds (~50 us), yields its core on each round:
+on a busy machine the thread it waits for may be the one that needs it. Every
+thread of a team is started by :mod:`fastmlp.team`, so every barrier is reached.
 """
 import platform
 import sys
@@ -25,11 +18,9 @@ from numba.extending import intrinsic
 
 from ._config import jit
 
-JOINED, ARRIVED, GENERATION = 0, 8, 16  # one cache line each (8 int64)
-SYNC_SIZE = 24
-SPINS_BEFORE_YIELD = 1024
-JOIN_TIMEOUT_SPINS = 1 << 16  # after ~50 us of pauses, yields: at least ~65,000 scheduler rounds
-ALONE = 1 << 40  # JOINED after the first thread gives up waiting: late threads leave
+ARRIVED, GENERATION = 0, 8  # one cache line each (8 int64)
+SYNC_SIZE = 16
+SPINS_BEFORE_YIELD = 256
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 _POSIX = sys.platform != "win32"
 
@@ -81,20 +72,6 @@ def atomic_store(typingctx, array, index, value):
     return types.none(array, index, value), codegen
 
 
-@intrinsic
-def compare_and_swap(typingctx, array, index, expected, value):
-    """``array[index] = value`` if it holds ``expected``, atomically; whether it did."""
-    _check(array, index, expected, value)
-
-    def codegen(context, builder, signature, args):
-        expected = context.cast(builder, args[2], signature.args[2], types.int64)
-        value = context.cast(builder, args[3], signature.args[3], types.int64)
-        result = builder.cmpxchg(_slot(context, builder, signature, args), expected, value,
-                                 "seq_cst", "seq_cst")
-        return builder.extract_value(result, 1)
-    return types.boolean(array, index, expected, value), codegen
-
-
 def _emit_pause(builder):
     if _X86:
         fn = cgutils.get_or_insert_function(
@@ -132,28 +109,6 @@ def wait(spins):
         _pause()
     else:
         _yield_core()
-
-
-@jit
-def join_team(sync, team):
-    """Called once by each of a region's ``team`` iterations: returns ``(slot, size)``.
-
-    ``size`` is ``team`` when all joined in time, each with its own ``slot``; else
-    the first thread runs alone (``slot`` 0, ``size`` 1) and the others get
-    ``size`` 0: they leave (and their ``slot`` means nothing).
-    """
-    slot = atomic_add(sync, JOINED, 1)
-    spins = 0
-    while True:
-        joined = atomic_load(sync, JOINED)
-        if joined >= ALONE:
-            return slot, 1 if slot == 0 else 0
-        if joined == team:
-            return slot, team
-        if slot == 0 and spins > JOIN_TIMEOUT_SPINS and compare_and_swap(sync, JOINED, joined, ALONE):
-            return slot, 1
-        wait(spins)
-        spins += 1
 
 
 @jit

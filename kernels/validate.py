@@ -1,25 +1,23 @@
 """Input checks that are too slow as NumPy expressions on a 55,000 x 784 matrix."""
 import math
 
-import numba
-
 from ._config import jit
 
 
-@jit(parallel=True)
+@jit(entry=True)
 def all_finite(X):
-    """True when no entry of the 2-D array ``X`` is NaN or infinite (one parallel pass, no temporary)."""
-    num_rows = X.shape[0]
-    bad = 0
-    for i in numba.prange(num_rows):
+    """True when no entry of the 2-D array ``X`` is NaN or infinite (one pass, no temporary)."""
+    zero = X.dtype.type(0)
+    for i in range(X.shape[0]):
+        s = zero
         for j in range(X.shape[1]):
-            if not math.isfinite(X[i, j]):
-                bad += 1
-                break
-    return bad == 0
+            s += X[i, j] * zero  # NaN once any entry is NaN or infinite; vectorises, unlike a test
+        if s != s:
+            return False
+    return True
 
 
-@jit
+@jit(entry=True)
 def label_range(y):
     """``(min(y), max(y))`` of a non-empty integer vector in one pass."""
     lo = y[0]
@@ -32,11 +30,11 @@ def label_range(y):
     return lo, hi
 
 
-@jit(parallel=True)
+@jit(entry=True)
 def copy_if_finite(X, out):
-    """``out[:] = X`` (converting the dtype) in one parallel pass; False if X holds NaN or infinity."""
+    """``out[:] = X`` (converting the dtype) in one pass; False if X holds NaN or infinity."""
     bad = 0
-    for i in numba.prange(X.shape[0]):
+    for i in range(X.shape[0]):
         for j in range(X.shape[1]):
             value = X[i, j]
             if not math.isfinite(value):

@@ -1,4 +1,7 @@
-"""Compiled kernels are cached where NUMBA_CACHE_DIR points, never next to an installed package."""
+"""Compiled kernels are cached where NUMBA_CACHE_DIR points, never next to an installed package;
+a second process loads them instead of compiling (the dispatchers' cache hits say so), trains
+to the bits of the fresh compilation, and cold processes compiling at once do not break it."""
+import json
 import os
 import shutil
 import subprocess
@@ -6,62 +9,76 @@ import sys
 
 from tests.conftest import REPO
 
-SCRIPT = """
+# Trains one epoch at two batch sizes, then reports the weights' digest and, per entry kernel,
+# its cache hits and misses (a miss is a compilation; a hit a load from the cache).
+TRAIN_SCRIPT = """
+import contextlib, hashlib, io, json
 import numpy as np
 import fastmlp
+from fastmlp.kernels import epoch
 assert fastmlp.__file__.startswith({root!r}), fastmlp.__file__
-np.random.seed(0)
-print(fastmlp.int_to_onehot(np.array([2, 0]), 3).sum(), len(fastmlp.model._permutation(10)))
+rng = np.random.default_rng(0)
+X, y = rng.uniform(-1, 1, (600, 784)), rng.integers(0, 10, 600)
+digest = hashlib.sha256()
+for batch in (100, 3):
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = fastmlp.NeuralNetMLP(784, 22, 10)
+        np.random.seed(1)
+        fastmlp.train(model, X[:500], y[:500], X[500:], y[500:], 1, minibatch_size=batch)
+    for array in (model.weight_h, model.bias_h, model.weight_out, model.bias_out):
+        digest.update(array.tobytes())
+stats = {{f.py_func.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())]
+          for f in (epoch.train_steps, epoch.evaluate)}}
+print(json.dumps([digest.hexdigest(), stats]))
 """
 
 
-def test_kernels_cache_to_numba_cache_dir_not_the_install(tmp_path):
-    install = tmp_path / "site"  # the layout pip installs: fastmlp/ with kernels/ inside
+def _install_copy(tmp_path):
+    """The layout pip installs: fastmlp/ with kernels/ inside, no caches."""
+    install = tmp_path / "site"
     shutil.copytree(REPO / "fastmlp", install / "fastmlp",
                     ignore=shutil.ignore_patterns("__pycache__", "kernels"))
     shutil.copytree(REPO / "kernels", install / "fastmlp" / "kernels",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    cache = tmp_path / "numba-cache"
+    return install
+
+
+def _train(install, cache, processes=1):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(install)}
-    for _ in range(2):  # compile and write the cache, then load from it
-        result = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(install))],
-                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.split() == ["2.0", "10"]
-    cached = [p.name for p in cache.rglob("*.nbi")]
-    assert any(name.startswith("onehot.onehot") for name in cached), cached
-    assert any(name.startswith("shuffle.permutation") for name in cached), cached
+    script = TRAIN_SCRIPT.format(root=str(install))
+    running = [subprocess.Popen([sys.executable, "-c", script], cwd=install.parent, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(processes)]
+    results = []
+    for process in running:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+def test_second_process_loads_the_cache_and_trains_to_the_same_bits(tmp_path):
+    """The first process compiles (misses, no hits), the second only loads (hits, no misses),
+    into NUMBA_CACHE_DIR and not into the install. Both train to the same bits. (With
+    ``arcp``, or ``reassoc`` on the deltas' products, LLVM ordered the arithmetic
+    differently in a fresh and a cached compilation, 1 ulp apart.)"""
+    install, cache = _install_copy(tmp_path), tmp_path / "numba-cache"
+    [(first_digest, first)] = _train(install, cache)
+    [(second_digest, second)] = _train(install, cache)
+    for name in ("train_steps", "evaluate"):
+        assert first[name][0] == 0 and first[name][1] >= 1, first
+        assert second[name][0] >= 1 and second[name][1] == 0, second
+    assert second_digest == first_digest
+    assert any(cache.rglob("epoch.train_steps-*.nbi"))
     assert not list((install / "fastmlp").rglob("*.nbi"))  # nothing written into the install
 
 
-TRAIN_SCRIPT = """
-import contextlib, hashlib, io
-import numpy as np
-import fastmlp
-from fastmlp.model import EpochTrainer
-rng = np.random.default_rng(0)
-X, y = rng.uniform(-1, 1, (300, 784)), rng.integers(0, 10, 300)
-digest = hashlib.sha256()
-for batch in (100, 3):  # train_steps, and train_steps_by_unit
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = fastmlp.NeuralNetMLP(784, 22, 10)
-    EpochTrainer(model, X, y, 0.1, batch).run(np.arange(300)[::-1].copy())
-    for array in (model.weight_h, model.bias_h, model.weight_out, model.bias_out):
-        digest.update(array.tobytes())
-print(digest.hexdigest())
-"""
-
-
-def test_cached_kernels_give_the_bits_of_a_fresh_compilation(tmp_path):
-    """The first process compiles the training kernels, the second loads them from the cache:
-    both train to the same bits. (With ``arcp``, or ``reassoc`` on the deltas' products, LLVM
-    ordered the arithmetic differently in the two, 1 ulp apart.)"""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
-    digests = []
-    for _ in range(2):
-        result = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr
-        digests.append(result.stdout.strip())
-    assert any(tmp_path.rglob("epoch.train_steps-*.nbi"))  # the second run did load a cache
-    assert digests[0] == digests[1]
+def test_cold_processes_compiling_at_once_share_one_cache(tmp_path):
+    """Three processes start with one empty cache (numba#4807, #10128): none crashes, all
+    train to the same bits, and a fourth then loads every entry kernel from the cache."""
+    install, cache = _install_copy(tmp_path), tmp_path / "numba-cache"
+    results = _train(install, cache, processes=3)
+    assert len({digest for digest, _ in results}) == 1
+    [(digest, stats)] = _train(install, cache)
+    assert digest == results[0][0]
+    assert all(hits >= 1 and misses == 0 for hits, misses in stats.values()), stats

@@ -1,0 +1,161 @@
+"""The chapter's two layers as forward/backward units on row-major ``(batch, units)`` arrays.
+
+Shapes: x (B, F), weight_h (H, F), a_h (B, H), weight_out (C, H), a_out (B, C).
+
+* The two products of size B x F x H (the hidden layer's ``x @ w_h.T`` and the weight
+  gradient ``delta_h.T @ x``) go to BLAS (:mod:`.blas`) on a piece ``f0:f1`` of the
+  feature columns: ``hidden_partial`` writes one piece's share of ``z_h``, and
+  ``add_gradient`` adds ``alpha * delta.T @ x[:, f0:f1]`` into the matching columns
+  of a weight (with ``beta = 1`` that is the SGD update, no gradient matrix).
+* Everything else is per row (bias, activation, the C x H output layer, the
+  deltas) and runs as loops on rows ``n0:n1``: the same code for any split of the
+  rows, so every element has the same bits whichever thread computes it.
+"""
+from ._config import ONE, RELU, ZERO, jit
+from .blas import gemm_nt, gemm_tn
+from .exp import exp
+
+
+@jit
+def chunk(n, parts, i, align):
+    """Bounds of part ``i`` of ``range(n)`` cut into ``parts`` at multiples of ``align``.
+
+    The ``ceil(n / align)`` tiles are dealt out evenly (floor), parts differ by at most one.
+    """
+    tiles = (n + align - 1) // align
+    return min(tiles * i // parts * align, n), min(tiles * (i + 1) // parts * align, n)
+
+
+@jit
+def sigmoid(z, one):
+    """``1 / (1 + exp(-z))`` in the type of ``one`` (keeps float32 in float32)."""
+    return one / (one + exp(-z))
+
+
+@jit
+def activate(z, activation, one):
+    if activation == RELU:
+        return z if z > 0 else z * 0  # z * 0: a zero of z's type (the chapter's np.maximum(0, z))
+    return sigmoid(z, one)
+
+
+@jit(reassociate=False)
+def activation_derivative(a, activation, one):
+    """Derivative in terms of the activation's output ``a`` (chapter: ``a * (1 - a)``, ``a > 0``)."""
+    if activation == RELU:
+        return one if a > 0 else one * 0
+    return a * (one - a)
+
+
+@jit
+def hidden_partial(x, weight_h, partial, f0, f1):
+    """``partial = x[:, f0:f1] @ weight_h[:, f0:f1].T``: feature piece ``f0:f1`` of ``z_h`` (B, H).
+    """
+    gemm_nt(x[:, f0:f1], weight_h[:, f0:f1], partial, x.dtype.type(1), x.dtype.type(0))
+
+
+@jit
+def hidden_rows(partials, bias_h, activation, a_h, n0, n1):
+    """``a_h[n] = act(sum_p partials[p, n] + b_h)`` for rows ``n0:n1``, pieces summed in order.
+
+    partials (P, B, H); ``a_h`` may be ``partials[0]`` itself. The activation's branch
+    stays outside the loops over a row, which then vectorise (``exp`` included).
+    """
+    one = a_h.dtype.type(1)
+    for n in range(n0, n1):
+        row = a_h[n]
+        for h in range(row.shape[0]):
+            row[h] = partials[0, n, h]
+        for p in range(1, partials.shape[0]):
+            for h in range(row.shape[0]):
+                row[h] += partials[p, n, h]
+        for h in range(row.shape[0]):
+            row[h] += bias_h[h]
+        if activation == RELU:
+            for h in range(row.shape[0]):
+                row[h] = row[h] if row[h] > 0 else row[h] * 0
+        else:
+            for h in range(row.shape[0]):
+                row[h] = sigmoid(row[h], one)
+
+
+@jit
+def output_rows(a_h, weight_out, bias_out, a_out, n0, n1):
+    """``a_out[n] = sigmoid(a_h[n] @ w_out.T + b_out)`` for rows ``n0:n1`` (C x H: loops)."""
+    one = a_out.dtype.type(1)
+    for n in range(n0, n1):
+        for c in range(weight_out.shape[0]):
+            z = a_h.dtype.type(0)
+            for h in range(weight_out.shape[1]):
+                z += a_h[n, h] * weight_out[c, h]
+            a_out[n, c] = sigmoid(z + bias_out[c], one)
+
+
+@jit(entry=True)
+def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out):
+    """The forward pass of every row of ``x`` (one feature piece: all of them)."""
+    num_rows, num_hidden = a_h.shape
+    hidden_partial(x, weight_h, a_h, ZERO, x.shape[1])
+    hidden_rows(a_h.reshape((1, num_rows, num_hidden)), bias_h, activation, a_h, ZERO, num_rows)
+    output_rows(a_h, weight_out, bias_out, a_out, ZERO, num_rows)
+
+
+@jit(reassociate=False)
+def delta_rows(a_h, a_out, labels, weight_out, activation, delta_out, delta_h, n0, n1):
+    """The chapter's deltas of rows ``n0:n1`` (label of row ``n``: ``labels[n]``).
+
+    ``delta_out = 2 (a_out - onehot(y)) / B * a_out (1 - a_out)``   (B, C)
+    ``delta_h   = (delta_out @ w_out) * act'(a_h)``                 (B, H)
+    The one-hot matrix is never built. Compiled without ``reassoc``: the products keep
+    the chapter's order in every compilation (a cached and a fresh one give the same bits).
+    """
+    one = a_out.dtype.type(1)
+    num_rows = a_out.dtype.type(a_out.shape[0])
+    num_classes, num_hidden = weight_out.shape
+    for n in range(n0, n1):
+        for h in range(num_hidden):
+            delta_h[n, h] = 0
+        for c in range(num_classes):
+            a = a_out[n, c]
+            target = one if labels[n] == c else one * 0
+            delta = (one + one) * (a - target) / num_rows * (a * (one - a))
+            delta_out[n, c] = delta
+            for h in range(num_hidden):
+                delta_h[n, h] += delta * weight_out[c, h]
+        for h in range(num_hidden):
+            delta_h[n, h] *= activation_derivative(a_h[n, h], activation, one)
+
+
+@jit
+def add_gradient(delta, inputs, weight, alpha, beta, f0, f1):
+    """``weight[:, f0:f1] = alpha * delta.T @ inputs[:, f0:f1] + beta * weight[:, f0:f1]``.
+
+    delta (B, U), inputs (B, K), weight (U, K). ``alpha = -lr, beta = 1`` is the SGD
+    update; ``alpha = 1, beta = 0`` writes the gradient.
+    """
+    gemm_tn(delta, inputs[:, f0:f1], weight[:, f0:f1], alpha, beta)
+
+
+@jit
+def add_bias_gradient(delta, bias, alpha, beta):
+    """``bias = alpha * delta.sum(axis=0) + beta * bias``, each sum over the rows in order."""
+    for u in range(delta.shape[1]):
+        s = delta[0, u]
+        for n in range(1, delta.shape[0]):
+            s += delta[n, u]
+        bias[u] = alpha * s if beta == 0 else beta * bias[u] + alpha * s
+
+
+@jit(entry=True)
+def backward_rows(x, a_h, a_out, labels, weight_out, activation, delta_out, delta_h,
+                  d_weight_h, d_bias_h, d_weight_out, d_bias_out):
+    """The chapter's four gradients of every row, written into the ``d_*`` arrays.
+
+    Workspaces: delta_out (B, C), delta_h (B, H).
+    """
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    delta_rows(a_h, a_out, labels, weight_out, activation, delta_out, delta_h, ZERO, x.shape[0])
+    add_gradient(delta_out, a_h, d_weight_out, one, zero, ZERO, a_h.shape[1])
+    add_bias_gradient(delta_out, d_bias_out, one, zero)
+    add_gradient(delta_h, x, d_weight_h, one, zero, ZERO, x.shape[1])
+    add_bias_gradient(delta_h, d_bias_h, one, zero)
