@@ -31,10 +31,13 @@ import os
 
 import pytest
 
-from fastmlp.benchmark import (PEER_HEADERS, PEER_SHAPE, PEERS, SUMMARY_HEADERS, VARIANTS, Case,
-                               KERNEL_AXES, annotate, build_workload, commit_info, fingerprint,
-                               format_table, peer_missing, peer_rows, seconds, summary_rows,
-                               thread_counts, thread_limit)
+from fastmlp.benchmarks.cases import KERNEL_AXES, PEER_SHAPE, PEERS, VARIANTS, Case
+from fastmlp.benchmarks.machine import commit_info, fingerprint
+from fastmlp.benchmarks.peers import peer_missing
+from fastmlp.benchmarks.report import (PEER_HEADERS, SUMMARY_HEADERS, annotate, format_table,
+                                       peer_rows, summary_rows)
+from fastmlp.benchmarks.timing import seconds, thread_counts, thread_limit
+from fastmlp.benchmarks.workloads import build_workload
 
 BATCHES = (1, 10, 100, 1000)
 HIDDEN = (50, 256, 1024)

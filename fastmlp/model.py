@@ -17,6 +17,7 @@ from .kernels import dense, epoch, loss, onehot, shuffle, sync
 from .persistence import load_model, save_model
 from .predict import predict_labels
 from .threads import threads_for
+from .training import train_epochs
 
 # The chapter's plain-NumPy helpers need no kernel: one vectorised expression each.
 InitializeModel = reference.InitializeModel
@@ -152,7 +153,7 @@ def minibatch_generator(X, y, minibatch_size):
     minibatch_size = check_positive_int(minibatch_size, "minibatch_size")
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
-    indices = _permutation(len(X))
+    indices = permutation(len(X))
     for start_idx in range(0, indices.shape[0] - minibatch_size + 1, minibatch_size):
         batch_idx = indices[start_idx:start_idx + minibatch_size]
         yield X[batch_idx], y[batch_idx]
@@ -181,7 +182,7 @@ def compute_mse_and_acc(nnet, X, y, num_labels=10, minibatch_size=100):
     y = check_labels(y, nnet.num_classes, X.shape[0])
     _check_enough_rows(X, minibatch_size, "X")
     return _evaluate(params, check_activation(getattr(nnet, "activation", "sigmoid")),
-                     X, y, _permutation(X.shape[0]), minibatch_size)
+                     X, y, permutation(X.shape[0]), minibatch_size)
 
 
 def train(model, X_train, y_train, X_valid, y_valid, num_epochs, learning_rate=0.1,
@@ -189,30 +190,17 @@ def train(model, X_train, y_train, X_valid, y_valid, num_epochs, learning_rate=0
     """The chapter's training loop: SGD epochs, each followed by the evaluation it prints.
 
     One compiled call runs each epoch's every minibatch step; one more evaluates
-    each data set. After ``np.random.seed(s)`` it draws the chapter's shuffles and
-    prints the chapter's lines. Returns ``(epoch_loss, epoch_train_acc, epoch_valid_acc)``.
+    each data set (the loop is :func:`fastmlp.training.train_epochs`). After
+    ``np.random.seed(s)`` it draws the chapter's shuffles and prints the
+    chapter's lines. Returns ``(epoch_loss, epoch_train_acc, epoch_valid_acc)``.
     """
     num_epochs = check_positive_int(num_epochs, "num_epochs", minimum=0)
     trainer = EpochTrainer(model, X_train, y_train, learning_rate, minibatch_size)
     X_valid, y_valid = trainer.check_data(X_valid, y_valid, "X_valid", "y_valid")
     _check_enough_rows(trainer.X, 100, "X_train")  # the evaluation's minibatches of 100
     _check_enough_rows(X_valid, 100, "X_valid")
-
-    epoch_loss, epoch_train_acc, epoch_valid_acc = [], [], []
-    for e in range(num_epochs):
-        # the chapter's three shuffles per epoch: training order, then the two evaluations
-        trainer.run(_permutation(trainer.num_examples))
-        train_mse, train_acc = trainer.evaluate(trainer.X, trainer.y)
-        valid_mse, valid_acc = trainer.evaluate(X_valid, y_valid)
-        train_acc, valid_acc = train_acc*100, valid_acc*100
-        epoch_train_acc.append(train_acc)
-        epoch_valid_acc.append(valid_acc)
-        epoch_loss.append(train_mse)
-        print(f'Epoch: {e+1:03d}/{num_epochs:03d} '
-              f'| Train MSE: {train_mse:.4f} '
-              f'| Train Acc: {train_acc:.2f}% '
-              f'| Valid Acc: {valid_acc:.2f}%')
-    return epoch_loss, epoch_train_acc, epoch_valid_acc
+    history = train_epochs(trainer, X_valid, y_valid, num_epochs, permutation)
+    return history.epoch_loss, history.epoch_train_acc, history.epoch_valid_acc
 
 
 class EpochTrainer:
@@ -272,10 +260,10 @@ class EpochTrainer:
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on validated ``X, y`` (draws its shuffle)."""
         return _evaluate(check_parameters(self.model), self.activation, X, y,
-                         _permutation(X.shape[0]), minibatch_size)
+                         permutation(X.shape[0]), minibatch_size)
 
 
-def _permutation(n):
+def permutation(n):
     """``np.random.shuffle(np.arange(n))``'s result, drawn by the kernel from the global state."""
     order = np.empty(n, np.int64)
     with global_mt19937() as (key, pos):

@@ -11,7 +11,7 @@ import numpy as np
 import fastmlp
 assert fastmlp.__file__.startswith({root!r}), fastmlp.__file__
 np.random.seed(0)
-print(fastmlp.int_to_onehot(np.array([2, 0]), 3).sum(), len(fastmlp.model._permutation(10)))
+print(fastmlp.int_to_onehot(np.array([2, 0]), 3).sum(), len(fastmlp.model.permutation(10)))
 """
 
 
