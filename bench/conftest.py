@@ -1,4 +1,7 @@
-"""The kernel benchmark suite: ``pytest bench --benchmark-only`` (plain ``pytest`` skips it).
+"""The kernel benchmark suite: ``pytest --benchmark`` or ``pytest bench --benchmark-only``.
+
+Plain ``pytest`` runs ``tests/`` only; the options ``--benchmark`` and ``--quick``
+are registered in the repository's root ``conftest.py``.
 
 Every kernel runs at every shape of the grid below, by the reference (the
 chapter's NumPy code, float64) and by fastmlp (float64 and float32), on 1
@@ -52,12 +55,6 @@ ROUNDS = {False: {"budget": 0.3, "min_rounds": 3, "max_rounds": 100},
 MIN_ROUND_SECONDS = 1e-4
 CALIBRATION_SECONDS = 0.05  # after the warm-up call, time up to 5 calls within this for the plan
 RESULTS = pytest.StashKey[list]()
-
-
-def pytest_addoption(parser):
-    parser.addoption("--quick", action="store_true",
-                     help="fastmlp benchmarks: batch 100, hidden 50 only, few rounds "
-                          "(also FASTMLP_BENCH_QUICK=1)")
 
 
 def pytest_configure(config):

@@ -193,10 +193,12 @@ def test_compare_refuses_a_missing_file(tmp_path):
                   f"No such file or directory\n"
 
 
-def test_the_pytest_suite_saves_annotated_results(tmp_path):
+@pytest.mark.parametrize("command", [["bench", "--benchmark-only"], ["--benchmark"]],
+                         ids=["bench-benchmark-only", "benchmark"])
+def test_the_pytest_suite_saves_annotated_results(tmp_path, command):
     path = tmp_path / "suite.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--quick", "-k", "onehot",
+        [sys.executable, "-m", "pytest", *command, "--quick", "-k", "onehot",
          "-p", "no:cacheprovider", f"--benchmark-json={path}"],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -214,6 +216,17 @@ def test_the_pytest_suite_saves_annotated_results(tmp_path):
     assert code == 0 and "onehot|batch=100|float32|t1" in out
 
 
+@pytest.mark.parametrize("options, folder", [([], "tests/"), (["--benchmark"], "bench/")],
+                         ids=["plain", "benchmark"])
+def test_plain_pytest_collects_the_tests_and_benchmark_the_suite(options, folder):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, "--collect-only", "-q", "-k", "onehot",
+         "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    collected = [line for line in result.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith(folder) for line in collected), result.stdout
+
+
 def needs(impl):
     """Marks that skip a test, saying why, where peer ``impl``'s library is not installed."""
     return pytest.mark.skipif(bool(peers.peer_missing(impl)),
@@ -226,9 +239,9 @@ def needs(impl):
     pytest.param("jax", marks=needs("jax"))])
 def test_peer_epoch_runs_and_is_tabled_beside_fastmlp(impl):
     assert peers.peer_missing(impl) is None
-    cases = [cases.Case("epoch", name, "float32", 1, rows=300, batch=100, hidden=8)
-             for name in ("fastmlp", impl)]
-    rows = report.peer_rows(commands.run_interleaved(cases, rounds=1))
+    pair = [cases.Case("epoch", name, "float32", 1, rows=300, batch=100, hidden=8)
+            for name in ("fastmlp", impl)]
+    rows = report.peer_rows(commands.run_interleaved(pair, rounds=1))
     assert [row[0] for row in rows] == [impl]
     assert rows[0][-1].endswith("x") and float(rows[0][-1][:-1]) > 0
 

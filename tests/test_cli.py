@@ -4,9 +4,11 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +219,8 @@ def test_missing_mnist_files_are_one_line(tmp_path):
 
 
 def test_bench_commands_are_optional(monkeypatch):
+    for name in [name for name in sys.modules if name.startswith("fastmlp.benchmarks.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "fastmlp.benchmarks", None)  # import fails
     monkeypatch.delitem(sys.modules, "fastmlp.cli.bench", raising=False)
     monkeypatch.delattr(fastmlp, "benchmarks", raising=False)
@@ -224,6 +228,45 @@ def test_bench_commands_are_optional(monkeypatch):
     status, _, err = run_cli(["bench", "--help"])
     assert status == 2 and "invalid choice: 'bench'" in err
     assert run_cli(["train", "--help"])[0] == 0
+
+
+def test_offline_main_job_trains_the_digits_in_seconds(tmp_path):
+    # no MNIST folder, an empty scikit-learn cache, and every download refused at once
+    env = {key: value for key, value in os.environ.items()
+           if key.lower() not in ("no_proxy", datasets.ENV_VAR.lower())}
+    env.update(SCIKIT_LEARN_DATA=str(tmp_path / "sklearn"), http_proxy="http://127.0.0.1:9",
+               https_proxy="http://127.0.0.1:9", NUMBA_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-m", "fastmlp", "--no-plots", "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    download, settings = result.stderr.splitlines()  # nothing else: no warnings, no retries
+    assert download.startswith("MNIST could not be downloaded (ConnectionError; ")
+    assert download.endswith("using scikit-learn's 8x8 digits.")
+    assert settings.startswith("Settings for the digits: learning rate 1.0, ") and \
+        "are for MNIST" in settings
+    lines = result.stdout.splitlines()
+    assert len(epoch_lines(result.stdout)) == 40
+    assert float(lines[-3].removeprefix("Test accuracy: ").rstrip("%")) >= 90
+    # the one download attempt: scikit-learn's retries would wait a second each
+    assert float(re.search(r"\bdata (\d+\.\d+) s", lines[-1]).group(1)) < 1.0
+
+
+def test_wall_time_counts_from_the_process_start_and_splits_it(tmp_path):
+    status, out, err = run_cli(["train", *DIGITS, "--epochs", "2", "--no-plots", "--quiet",
+                                "--out", str(tmp_path)])
+    assert status == 0, err
+    line = out.splitlines()[-1]
+    match = re.fullmatch(r"Wall time: (\d+\.\d\d) s \((.*)\) for 2 epochs on fastmlp's Numba "
+                         r"kernels, float64, 1 thread", line)
+    assert match, line
+    parts = dict((name, float(seconds)) for name, seconds in
+                 re.findall(r"(\w[\w-]*) (\d+\.\d\d) s", match.group(2)))
+    assert list(parts) == ["startup", "data", "kernels", "training", "evaluation", "output"]
+    assert sum(parts.values()) == pytest.approx(float(match.group(1)), abs=0.04)
+    started = console.process_start()
+    assert 0 < time.perf_counter() - started < 1e5  # the interpreter's start, before this test
+    assert time.perf_counter() - started > time.process_time() - 1  # not later than CPU used
 
 
 class StopAfter:
@@ -242,6 +285,7 @@ def test_interrupt_stops_between_steps_with_consistent_history(monkeypatch):
     monkeypatch.setattr(train, "PIECE_SECONDS", 0.0)  # one step per piece
     data = train.load_data("digits")
     args = parser.build_parser().parse_args(["train", *DIGITS, "--epochs", "5", "--quiet"])
+    train.resolve_settings(args, fell_back=False)
     steps_per_epoch = 1412 // 100  # a check before each step, and one after each epoch
     run = train.train_job(train.BACKENDS["numba"], data, args, interrupt=StopAfter(
         2 * (steps_per_epoch + 1) + 3))

@@ -79,8 +79,8 @@ def _torch_epoch_workload(case, dtype):
 
 JAX_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 """Added to ``XLA_FLAGS`` of a 1-thread JAX worker. With jax 0.10 they do not stop XLA's CPU
-client from running a matrix product on every core (measured: CPU time = 2 x wall time on 2
-cores); the worker's CPU affinity (``threads`` CPUs) is what holds it to its thread count."""
+client from running a matrix product on every core (see docs/bench.md); the worker's CPU
+affinity (``threads`` CPUs) is what holds it to its thread count."""
 JAX_WORKER_TIMEOUT = 600.0
 """Seconds the parent waits for the JAX worker (its start and compilation, or one epoch) before
 it kills it and raises, so that a stuck worker cannot hang the benchmark."""
@@ -100,11 +100,10 @@ def _jax_epoch(rows, batch, hidden, dtype):
     the accuracy of the training and validation sets.
 
     The whole epoch is one jitted function, its steps a ``jax.lax.scan`` over
-    the minibatches' row indices (each step gathers its rows). Measured on 2
-    cores at the chapter's shape, it is 1.3-1.7x faster than a Python loop
-    over a jitted step (float64 t1: 539 vs 722 ms; float32 t1: 274 vs 405 ms;
-    float64 t2: 382 vs 570; float32 t2: 256 vs 449), which pays a dispatch per
-    step. ``epoch()`` runs one epoch and blocks until its results are ready.
+    the minibatches' row indices (each step gathers its rows): faster than a
+    Python loop over a jitted step, which pays a dispatch per step (measured
+    in docs/bench.md). ``epoch()`` runs one epoch and blocks until its results
+    are ready.
     """
     import jax
     import jax.numpy as jnp

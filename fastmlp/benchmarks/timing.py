@@ -12,10 +12,9 @@ SETTLE_SECONDS = 0.2
 0.1 s after a call, and would otherwise take the cores from whichever implementation runs next.
 
 Idle time has a cost of its own: the cores' caches are flushed or taken by other processes
-(on the 2-core development VM ``X.sum()`` over 34 MB took 1.3 ms back to back, 4.5 ms after
-0.2 s idle). So each round times two calls: the first, after the idle time, and the second,
-at once after it, as the epochs of a training run follow each other. The second is the
-headline (``stats``); the first is kept as ``extra_info["after_idle_median"]``."""
+(measured in docs/bench.md). So each round times two calls: the first, after the idle time,
+and the second, at once after it, as the epochs of a training run follow each other. The
+second is the headline (``stats``); the first is kept as ``extra_info["after_idle_median"]``."""
 
 
 def seconds(function, settle=0.0):

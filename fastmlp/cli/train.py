@@ -35,9 +35,9 @@ FIGURES = ("classes.png", "digit7.png", "loss.png", "accuracy.png", "misclassifi
 CHAPTER_SETTINGS = {"epochs": 40, "lr": 0.1, "batch_size": 100}
 """The chapter's run, for MNIST's 55,000 training images."""
 DIGITS_SETTINGS = {"epochs": 40, "lr": 1.0, "batch_size": 100}
-"""For the 1,412 training images of the 8x8 digits: 14 steps an epoch at the chapter's 0.1 leave
-the model underfit (66.5% test accuracy); learning rate 1.0 reaches about 98% in the same
-40 epochs, on the kernels the chapter's run compiles."""
+"""For the 1,412 training images of the 8x8 digits, whose 14 steps an epoch leave the model
+underfit at the chapter's learning rate (figures in docs/trainer.md); same batch size, so the
+same compiled kernels as the chapter's run."""
 
 
 def add_train_command(subparsers):
@@ -375,7 +375,7 @@ def run_train(args):
 
 
 def _settings(settings):
-    return (f"learning rate {settings['lr']:g}, minibatches of {settings['batch_size']}, "
+    return (f"learning rate {settings['lr']}, minibatches of {settings['batch_size']}, "
             f"{settings['epochs']} epochs")
 
 
