@@ -23,8 +23,8 @@ import numpy as np
 from .. import datasets, model, reference, training
 from ..persistence import save_history, save_model
 from ..threads import set_num_threads
-from .arguments import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CLIError, HelpFormatter, \
-    int_in, positive_float
+from .arguments import (EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CLIError, HelpFormatter, int_in,
+                        positive_float)
 from .console import InterruptFlag, Progress, silent
 
 PIECE_SECONDS = 0.1
@@ -185,12 +185,18 @@ class Run:
     history: training.History = field(default_factory=training.History)
     test_acc: float = None  # in %
     warm_up_seconds: float = 0.0  # loading or compiling the kernels, before the timed part
+    prepare_seconds: float = 0.0  # validating the data and allocating the workspaces
     test_seconds: float = 0.0  # the test evaluation
+
+    @property
+    def train_seconds(self):
+        """Preparing the trainer, then the SGD steps and the shuffles."""
+        return self.prepare_seconds + self.history.train_seconds
 
     @property
     def seconds(self):
         """The timed part: training, the per-epoch evaluations and the test evaluation."""
-        return self.history.train_seconds + self.history.eval_seconds + self.test_seconds
+        return self.train_seconds + self.history.eval_seconds + self.test_seconds
 
     @property
     def interrupted(self):
@@ -231,8 +237,10 @@ def train_job(backend, data, args, show=print, progress=None, interrupt=None):
     _warm_up(backend, net, data, args)
     run.warm_up_seconds = time.perf_counter() - start
     np.random.seed(args.seed)  # for the training set shuffling, as in the chapter
+    start = time.perf_counter()
     trainer = backend.trainer(net, data.X_train, data.y_train, args.lr, args.batch_size)
     X_valid, y_valid = trainer.check_data(data.X_valid, data.y_valid, "X_valid", "y_valid")
+    run.prepare_seconds = time.perf_counter() - start
     run.history = training.train_epochs(
         trainer, X_valid, y_valid, args.epochs, backend.permutation, show=show,
         piece_seconds=PIECE_SECONDS, progress=progress,
@@ -382,15 +390,14 @@ def _settings(settings):
 def _wall_time_line(args, backend, run, data_seconds, output_seconds):
     """The final line: the time the user waited (from ``args.started``), split by what it went to.
 
-    ``startup`` is the time before the data loading began: the interpreter and
-    the imports (when the program started the process) and checking the options.
+    ``startup`` is the rest: mostly the interpreter and the imports (when the
+    program started the process), then checking the options and building the model.
     """
     total = time.perf_counter() - args.started
-    history = run.history
     parts = {"data": data_seconds,
              "kernels" if backend.name == "numba" else "warm-up": run.warm_up_seconds,
-             "training": history.train_seconds,
-             "evaluation": history.eval_seconds + run.test_seconds,
+             "training": run.train_seconds,
+             "evaluation": run.history.eval_seconds + run.test_seconds,
              "output": output_seconds}
     parts = {"startup": max(0.0, total - sum(parts.values())), **parts}
     split = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in parts.items())
