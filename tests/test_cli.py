@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -309,7 +310,15 @@ def test_ctrl_c_saves_the_model_and_history_and_exits_130(tmp_path):
         if line.startswith("Epoch: 003/"):
             proc.send_signal(signal.SIGINT)
             break
-    rest, err = proc.communicate(timeout=60)
+    # the rest through the same reader: communicate() reads the pipe itself and would lose
+    # the lines this reader has already buffered
+    killer = threading.Timer(60, proc.kill)  # a hung child fails the test instead of hanging it
+    killer.start()
+    try:
+        rest, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait()
+    finally:
+        killer.cancel()
     printed += rest.splitlines(keepends=True)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
