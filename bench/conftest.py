@@ -1,4 +1,7 @@
-"""The kernel benchmark suite: ``pytest bench --benchmark-only`` (plain ``pytest`` skips it).
+"""The kernel benchmark suite: ``pytest --benchmark`` or ``pytest bench --benchmark-only``.
+
+Plain ``pytest`` runs ``tests/`` only; the options ``--benchmark`` and ``--quick``
+are registered in the repository's root ``conftest.py``.
 
 Every kernel runs at every shape of the grid below, by the reference (the
 chapter's NumPy code, float64) and by fastmlp (float64 and float32), on 1
@@ -31,10 +34,13 @@ import os
 
 import pytest
 
-from fastmlp.benchmark import (PEER_HEADERS, PEER_SHAPE, PEERS, SUMMARY_HEADERS, VARIANTS, Case,
-                               KERNEL_AXES, annotate, build_workload, commit_info, fingerprint,
-                               format_table, peer_missing, peer_rows, seconds, summary_rows,
-                               thread_counts, thread_limit)
+from fastmlp.benchmarks.cases import KERNEL_AXES, PEER_SHAPE, PEERS, VARIANTS, Case
+from fastmlp.benchmarks.machine import commit_info, fingerprint
+from fastmlp.benchmarks.peers import peer_missing
+from fastmlp.benchmarks.report import (PEER_HEADERS, SUMMARY_HEADERS, annotate, format_table,
+                                       peer_rows, summary_rows)
+from fastmlp.benchmarks.timing import seconds, thread_counts, thread_limit
+from fastmlp.benchmarks.workloads import build_workload
 
 BATCHES = (1, 10, 100, 1000)
 HIDDEN = (50, 256, 1024)
@@ -49,12 +55,6 @@ ROUNDS = {False: {"budget": 0.3, "min_rounds": 3, "max_rounds": 100},
 MIN_ROUND_SECONDS = 1e-4
 CALIBRATION_SECONDS = 0.05  # after the warm-up call, time up to 5 calls within this for the plan
 RESULTS = pytest.StashKey[list]()
-
-
-def pytest_addoption(parser):
-    parser.addoption("--quick", action="store_true",
-                     help="fastmlp benchmarks: batch 100, hidden 50 only, few rounds "
-                          "(also FASTMLP_BENCH_QUICK=1)")
 
 
 def pytest_configure(config):

@@ -9,6 +9,7 @@ scikit-learn's bundled 8x8 digits when MNIST cannot be had at all.
 """
 import gzip
 import os
+import warnings
 import zlib
 from pathlib import Path
 
@@ -92,9 +93,21 @@ def _read_idx(path, magic):
 
 
 def _fetch_openml_mnist():
-    """Fetch MNIST with scikit-learn (downloaded once, then cached), as in the chapter."""
-    X, y = fetch_openml("mnist_784", version=1, return_X_y=True, as_frame=False,
-                        parser="auto")
+    """Fetch MNIST with scikit-learn (downloaded once, then cached), as in the chapter.
+
+    One attempt and no warnings: scikit-learn warns "A network error
+    occurred ... Retrying" before each retry (a second apart); that warning is
+    raised here as an error, so the first network error ends the download
+    with a ``ConnectionError`` (``n_retries`` cannot be 0).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", "A network error occurred", UserWarning)
+        try:
+            X, y = fetch_openml("mnist_784", version=1, return_X_y=True, as_frame=False,
+                                parser="auto")
+        except UserWarning as exc:
+            raise ConnectionError(str(exc)) from None
     return np.ascontiguousarray(X, dtype=np.float64), y.astype(np.int64)
 
 
@@ -229,11 +242,8 @@ def load_dataset(name="mnist", data_dir=None):
     try:
         X, y = _fetch_openml_mnist()
     except Exception as exc:  # no network, OpenML down, broken cache, ...
-        notice = (f"MNIST was not found locally and could not be downloaded "
-                  f"({type(exc).__name__}); using scikit-learn's 8x8 digits instead. "
-                  f"To use MNIST, set {ENV_VAR} or pass --data-dir to a folder with "
-                  f"the four IDX files ({', '.join(MNIST_FILES)}, optionally .gz), "
-                  f"or connect to the internet so fetch_openml can download it.")
+        notice = (f"MNIST could not be downloaded ({type(exc).__name__}; set {ENV_VAR} or "
+                  f"--data-dir, or connect to the internet): using scikit-learn's 8x8 digits.")
         return (*load_digits_as_mnist_like(), (8, 8), notice)
     return X, y, (28, 28), None
 

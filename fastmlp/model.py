@@ -18,6 +18,7 @@ from .kernels.epoch import Params
 from .persistence import load_model, save_model
 from .predict import predict_labels
 from .threads import get_num_threads, single_threaded_blas
+from .training import train_epochs
 
 # The chapter's plain-NumPy helpers need no kernel: one vectorised expression each.
 InitializeModel = reference.InitializeModel
@@ -189,30 +190,17 @@ def train(model, X_train, y_train, X_valid, y_valid, num_epochs, learning_rate=0
     """The chapter's training loop: SGD epochs, each followed by the evaluation it prints.
 
     One compiled call runs each epoch's every minibatch step; one more evaluates
-    each data set. After ``np.random.seed(s)`` it draws the chapter's shuffles and
-    prints the chapter's lines. Returns ``(epoch_loss, epoch_train_acc, epoch_valid_acc)``.
+    each data set (the loop is :func:`fastmlp.training.train_epochs`). After
+    ``np.random.seed(s)`` it draws the chapter's shuffles and prints the
+    chapter's lines. Returns ``(epoch_loss, epoch_train_acc, epoch_valid_acc)``.
     """
     num_epochs = check_positive_int(num_epochs, "num_epochs", minimum=0)
     trainer = EpochTrainer(model, X_train, y_train, learning_rate, minibatch_size)
     X_valid, y_valid = trainer.check_data(X_valid, y_valid, "X_valid", "y_valid")
     _check_enough_rows(trainer.X, 100, "X_train")  # the evaluation's minibatches of 100
     _check_enough_rows(X_valid, 100, "X_valid")
-
-    epoch_loss, epoch_train_acc, epoch_valid_acc = [], [], []
-    for e in range(num_epochs):
-        # the chapter's three shuffles per epoch: training order, then the two evaluations
-        trainer.run(permutation(trainer.num_examples))
-        train_mse, train_acc = trainer.evaluate(trainer.X, trainer.y)
-        valid_mse, valid_acc = trainer.evaluate(X_valid, y_valid)
-        train_acc, valid_acc = train_acc*100, valid_acc*100
-        epoch_train_acc.append(train_acc)
-        epoch_valid_acc.append(valid_acc)
-        epoch_loss.append(train_mse)
-        print(f'Epoch: {e+1:03d}/{num_epochs:03d} '
-              f'| Train MSE: {train_mse:.4f} '
-              f'| Train Acc: {train_acc:.2f}% '
-              f'| Valid Acc: {valid_acc:.2f}%')
-    return epoch_loss, epoch_train_acc, epoch_valid_acc
+    history = train_epochs(trainer, X_valid, y_valid, num_epochs, permutation)
+    return history.epoch_loss, history.epoch_train_acc, history.epoch_valid_acc
 
 
 class EpochTrainer:

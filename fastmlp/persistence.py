@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ._memory import aligned_copy
 from ._validation import check_activation, check_dtype, check_parameters, check_positive_int
 
 FORMAT = "fastmlp-mlp"
@@ -108,16 +107,17 @@ def save_model(model, path):
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
-def load_model(path, cls=None):
+def load_model(path, cls):
     """Read a model written by :func:`save_model`, without printing or drawing anything.
 
     Parameters
     ----------
     path : str or os.PathLike
         A file written by :func:`save_model`.
-    cls : type, optional
-        The class to build, :class:`fastmlp.NeuralNetMLP` (the default) or a
-        subclass; its ``__init__`` is not called.
+    cls : type
+        The class to build, :class:`fastmlp.NeuralNetMLP` or a subclass; its
+        ``__init__`` is not called. (``NeuralNetMLP.load(path)`` passes its class:
+        this module does not import :mod:`fastmlp.model`, which imports it.)
 
     Returns
     -------
@@ -133,8 +133,6 @@ def load_model(path, cls=None):
         another format version, or holds arrays whose shapes or dtypes do not
         match its sizes.
     """
-    if cls is None:
-        from .model import NeuralNetMLP as cls
     with open(path, "rb") as file:
         try:
             archive = np.load(file, allow_pickle=False)
@@ -193,7 +191,7 @@ def _build(cls, data):
     model.activation = activation
     model.dtype = dtype
     for key in shapes:
-        setattr(model, key, aligned_copy(data[key]))
+        setattr(model, key, np.array(data[key]))  # a writeable copy: kernels update it in place
     return model
 
 

@@ -4,7 +4,6 @@ import io
 import os
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 
@@ -49,9 +48,8 @@ def small_data():
 
 
 @pytest.fixture
-def one_numba_thread():
+def one_kernel_thread():
     """Run the kernels on one thread: tiny problems then wait on no barrier on a busy machine."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+    from fastmlp import threads
+    with threads.limit(1):
+        yield

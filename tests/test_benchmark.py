@@ -1,4 +1,4 @@
-"""Tests of fastmlp.benchmark: fingerprint, ``bench`` on tiny data, ``compare``, its refusals."""
+"""Tests of fastmlp.benchmarks: fingerprint, ``bench`` on tiny data, ``compare``, its refusals."""
 import contextlib
 import io
 import json
@@ -8,14 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numba
 import pytest
 from threadpoolctl import threadpool_info
 
-from fastmlp import benchmark, cli
+from fastmlp import cli, threads
+from fastmlp.benchmarks import __main__ as benchmarks_main
+from fastmlp.benchmarks import cases, commands, machine, peers, report, timing
 
-ALL_THREADS = numba.config.NUMBA_NUM_THREADS
-REPO = Path(benchmark.__file__).resolve().parents[1]
+ALL_THREADS = threads.max_threads()
+REPO = Path(cases.__file__).resolve().parents[2]
 TINY_ROWS = "100"  # one minibatch of the evaluation (and of the chapter's training)
 
 
@@ -34,14 +35,14 @@ def saved(tmp_path_factory):
     results = {}
     for name, threads in (("one", ["1"]), ("all", ["1", str(ALL_THREADS)])):
         path = folder / f"{name}.json"
-        results[name] = path, run(benchmark.main, ["bench", "--quick", "--rows", TINY_ROWS,
+        results[name] = path, run(benchmarks_main.main, ["bench", "--quick", "--rows", TINY_ROWS,
                                                    "--rounds", "1", "--output", str(path),
                                                    "--threads", *threads])
     return results
 
 
 def test_fingerprint_has_what_timings_depend_on():
-    info = benchmark.fingerprint(threads=(1,), probe_size=64)
+    info = machine.fingerprint(threads=(1,), probe_size=64)
     assert {"cpu", "caches", "llvm", "versions", "blas", "threads", "env", "peak_gflops",
             "slug"} <= set(info)
     assert info["cpu"]["brand"] and info["cpu"]["logical_cores"] >= 1
@@ -58,23 +59,23 @@ def test_fingerprint_has_what_timings_depend_on():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("threads", sorted({1, ALL_THREADS}))
 def test_peak_probe_is_positive(dtype, threads):
-    assert benchmark.peak_gflops(dtype, threads, size=128, repeats=2) > 0
+    assert machine.peak_gflops(dtype, threads, size=128, repeats=2) > 0
 
 
 def test_thread_limit_sets_and_restores_both_pools():
-    numba_before = numba.get_num_threads()
+    kernels_before = threads.get_num_threads()
     blas_before = [lib["num_threads"] for lib in threadpool_info()]
-    with benchmark.thread_limit(1):
-        assert numba.get_num_threads() == 1
+    with timing.thread_limit(1):
+        assert threads.get_num_threads() == 1
         assert all(lib["num_threads"] == 1 for lib in threadpool_info())
-    assert numba.get_num_threads() == numba_before
+    assert threads.get_num_threads() == kernels_before
     assert [lib["num_threads"] for lib in threadpool_info()] == blas_before
 
 
 def test_slug_names_a_file():
-    code, out, _ = run(benchmark.main, ["--slug"])
+    code, out, _ = run(benchmarks_main.main, ["--slug"])
     assert code == 0
-    assert out.strip() == benchmark.cpu_slug()
+    assert out.strip() == machine.cpu_slug()
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", out.strip())
 
 
@@ -86,7 +87,7 @@ def test_bench_writes_pytest_benchmark_json(saved):
                                            "GFLOP/s", "%", "of", "peak"]
     data = json.loads(path.read_text())
     assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(data)
-    assert data["machine_info"]["fastmlp"]["slug"] == benchmark.cpu_slug()
+    assert data["machine_info"]["fastmlp"]["slug"] == machine.cpu_slug()
     benches = data["benchmarks"]
     # 5 headline shapes x 3 variants (reference float64, fastmlp float64, float32) x thread counts
     assert len(benches) == 5 * 3 * len({1, ALL_THREADS})
@@ -118,19 +119,19 @@ def test_bench_default_output_names_the_cpu(tmp_path, monkeypatch):
     code, out, _ = run(cli.main, ["bench", "--quick", "--rows", TINY_ROWS, "--rounds", "1",
                                   "--threads", "1"])
     assert code == 0
-    [path] = tmp_path.glob(f"bench-{benchmark.cpu_slug()}-*.json")
+    [path] = tmp_path.glob(f"bench-{machine.cpu_slug()}-*.json")
     assert f"saved {path.name}" in out
 
 
 def test_bench_warns_about_openblas_coretype(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
-    code, _, err = run(benchmark.main, ["bench", "--quick", "--rows", TINY_ROWS, "--rounds", "1",
+    code, _, err = run(benchmarks_main.main, ["bench", "--quick", "--rows", TINY_ROWS, "--rounds", "1",
                                         "--threads", "1", "--output", str(tmp_path / "r.json")])
     assert code == 0
     assert "OPENBLAS_CORETYPE=Haswell" in err and "env -u OPENBLAS_CORETYPE" in err
 
 
-@pytest.mark.parametrize("main", [benchmark.main, cli.main], ids=["benchmark", "cli"])
+@pytest.mark.parametrize("main", [benchmarks_main.main, cli.main], ids=["benchmark", "cli"])
 def test_compare_tables_and_plots_two_results(saved, tmp_path, main):
     (one, _), (both, _) = saved["one"], saved["all"]
     png = tmp_path / "speedups.png"
@@ -153,13 +154,13 @@ def test_compare_tables_and_plots_two_results(saved, tmp_path, main):
 def test_compare_computes_missing_speedups_from_medians(saved, tmp_path):
     path, _ = saved["one"]
     data = json.loads(path.read_text())
-    expected = benchmark.speedups(data["benchmarks"])
+    expected = report.speedups(data["benchmarks"])
     for bench in data["benchmarks"]:
         bench["extra_info"].pop("speedup", None)
-    assert benchmark.speedups(data["benchmarks"]) == pytest.approx(expected)
+    assert report.speedups(data["benchmarks"]) == pytest.approx(expected)
     stripped = tmp_path / "stripped.json"
     stripped.write_text(json.dumps(data))
-    code, out, _ = run(benchmark.main, ["compare", str(stripped)])
+    code, out, _ = run(benchmarks_main.main, ["compare", str(stripped)])
     assert code == 0
     assert f"{expected['step|batch=1000,hidden=1024|float32|t1']:.2f}x" in out
 
@@ -178,7 +179,7 @@ def test_compare_refuses_other_files(tmp_path, content, message):
         path.write_bytes(content)
     else:
         path.write_text(content)
-    code, out, err = run(benchmark.main, ["compare", str(path)])
+    code, out, err = run(benchmarks_main.main, ["compare", str(path)])
     assert code == 2 and out == ""
     assert err.startswith("fastmlp compare: error: ") and message in err
     assert err.count("\n") == 1
@@ -191,31 +192,44 @@ def test_compare_refuses_a_missing_file(tmp_path):
                   f"No such file or directory\n"
 
 
-def test_the_pytest_suite_saves_annotated_results(tmp_path):
+@pytest.mark.parametrize("command", [["bench", "--benchmark-only"], ["--benchmark"]],
+                         ids=["bench-benchmark-only", "benchmark"])
+def test_the_pytest_suite_saves_annotated_results(tmp_path, command):
     path = tmp_path / "suite.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--quick", "-k", "onehot",
+        [sys.executable, "-m", "pytest", *command, "--quick", "-k", "onehot",
          "-p", "no:cacheprovider", f"--benchmark-json={path}"],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fastmlp vs the reference (float64): medians" in result.stdout
     data = json.loads(path.read_text())
-    assert data["machine_info"]["fastmlp"]["slug"] == benchmark.cpu_slug()
+    assert data["machine_info"]["fastmlp"]["slug"] == machine.cpu_slug()
     assert data["commit_info"]["project"] == "fastmlp"
     assert {b["group"] for b in data["benchmarks"]} == {
         f"onehot|batch=100|{dtype}|t{n}" for dtype in ("float64", "float32")
-        for n in benchmark.thread_counts()}
+        for n in timing.thread_counts()}
     for bench in data["benchmarks"]:
         assert bench["params"]["kernel"] == bench["extra_info"]["kernel"] == "onehot"
         assert ("speedup" in bench["extra_info"]) == (bench["extra_info"]["impl"] == "fastmlp")
-    code, out, _ = run(benchmark.main, ["compare", str(path)])
+    code, out, _ = run(benchmarks_main.main, ["compare", str(path)])
     assert code == 0 and "onehot|batch=100|float32|t1" in out
+
+
+@pytest.mark.parametrize("options, folder", [([], "tests/"), (["--benchmark"], "bench/")],
+                         ids=["plain", "benchmark"])
+def test_plain_pytest_collects_the_tests_and_benchmark_the_suite(options, folder):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, "--collect-only", "-q", "-k", "onehot",
+         "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    collected = [line for line in result.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith(folder) for line in collected), result.stdout
 
 
 def needs(impl):
     """Marks that skip a test, saying why, where peer ``impl``'s library is not installed."""
-    return pytest.mark.skipif(bool(benchmark.peer_missing(impl)),
-                              reason=str(benchmark.peer_missing(impl)))
+    return pytest.mark.skipif(bool(peers.peer_missing(impl)),
+                              reason=str(peers.peer_missing(impl)))
 
 
 @pytest.mark.parametrize("impl", [
@@ -223,24 +237,24 @@ def needs(impl):
     pytest.param("torch", marks=needs("torch")),
     pytest.param("jax", marks=needs("jax"))])
 def test_peer_epoch_runs_and_is_tabled_beside_fastmlp(impl):
-    assert benchmark.peer_missing(impl) is None
-    cases = [benchmark.Case("epoch", name, "float32", 1, rows=300, batch=100, hidden=8)
-             for name in ("fastmlp", impl)]
-    rows = benchmark.peer_rows(benchmark.run_interleaved(cases, rounds=1))
+    assert peers.peer_missing(impl) is None
+    pair = [cases.Case("epoch", name, "float32", 1, rows=300, batch=100, hidden=8)
+            for name in ("fastmlp", impl)]
+    rows = report.peer_rows(commands.run_interleaved(pair, rounds=1))
     assert [row[0] for row in rows] == [impl]
     assert rows[0][-1].endswith("x") and float(rows[0][-1][:-1]) > 0
 
 
 def test_every_peer_is_tabled_or_skipped_with_a_reason():
-    assert set(benchmark.PEERS) == {"sklearn", "torch", "jax"}
-    for impl in benchmark.PEERS:
-        assert benchmark.peer_missing(impl) is None or "pip install" in benchmark.peer_missing(impl)
+    assert set(cases.PEERS) == {"sklearn", "torch", "jax"}
+    for impl in cases.PEERS:
+        assert peers.peer_missing(impl) is None or "pip install" in peers.peer_missing(impl)
 
 
 @needs("jax")
 def test_jax_worker_is_held_to_one_cpu_and_ends_cleanly():
-    case = benchmark.Case("epoch", "jax", "float32", 1, rows=2000, batch=1000, hidden=256)
-    worker = benchmark._JaxWorker(case)
+    case = cases.Case("epoch", "jax", "float32", 1, rows=2000, batch=1000, hidden=256)
+    worker = peers._JaxWorker(case)
     try:
         for _ in range(3):
             worker.run()
@@ -251,7 +265,7 @@ def test_jax_worker_is_held_to_one_cpu_and_ends_cleanly():
     assert "jax" not in sys.modules  # the parent never imports JAX
     assert info["pid"] == worker.pid != os.getpid()
     assert (info["backend"], info["dtype"], info["runs"]) == ("cpu", "float32", 3)
-    assert benchmark.JAX_ONE_THREAD_FLAGS in info["xla_flags"]
+    assert peers.JAX_ONE_THREAD_FLAGS in info["xla_flags"]
     if hasattr(os, "sched_getaffinity"):
         assert len(info["affinity"]) == 1
         # one CPU: its epochs' CPU time cannot exceed their wall time
@@ -271,19 +285,19 @@ def test_jax_worker_is_held_to_one_cpu_and_ends_cleanly():
 ], ids=["setup", "run", "garbled"])
 def test_a_jax_worker_crash_raises_instead_of_hanging(monkeypatch, code, message):
     # a stand-in worker (no JAX needed): the parent's side of the protocol
-    monkeypatch.setattr(benchmark, "_JAX_WORKER_CODE", code)
-    case = benchmark.Case("epoch", "jax", "float32", 1, rows=300, batch=100, hidden=8)
+    monkeypatch.setattr(peers, "_JAX_WORKER_CODE", code)
+    case = cases.Case("epoch", "jax", "float32", 1, rows=300, batch=100, hidden=8)
     with pytest.raises(RuntimeError, match=f"the JAX worker of {case.id} \\(pid \\d+\\) "):
         try:
-            benchmark._JaxWorker(case).run()
+            peers._JaxWorker(case).run()
         except RuntimeError as error:
             assert re.search(message, str(error), re.S), str(error)
             raise
 
 
 def test_a_stuck_jax_worker_times_out(monkeypatch):
-    monkeypatch.setattr(benchmark, "_JAX_WORKER_CODE", "import time; time.sleep(60)")
-    monkeypatch.setattr(benchmark, "JAX_WORKER_TIMEOUT", 0.5)
-    case = benchmark.Case("epoch", "jax", "float32", 1, rows=300, batch=100, hidden=8)
+    monkeypatch.setattr(peers, "_JAX_WORKER_CODE", "import time; time.sleep(60)")
+    monkeypatch.setattr(peers, "JAX_WORKER_TIMEOUT", 0.5)
+    case = cases.Case("epoch", "jax", "float32", 1, rows=300, batch=100, hidden=8)
     with pytest.raises(RuntimeError, match=r"did not finish its setup within 0.5 s \(exit status -9\)"):
-        benchmark._JaxWorker(case)
+        peers._JaxWorker(case)

@@ -4,9 +4,12 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +17,12 @@ import pytest
 
 import fastmlp
 from fastmlp import cli, datasets, reference
-from fastmlp.persistence import load_model
+from fastmlp.cli import console, parser, train
 
 from tests.conftest import REPO, quiet
 
 DIGITS = ["--dataset", "digits"]
-pytestmark = pytest.mark.usefixtures("one_numba_thread")  # tiny data: see conftest
+pytestmark = pytest.mark.usefixtures("one_kernel_thread")  # tiny data: see conftest
 
 
 def run_cli(argv):
@@ -59,8 +62,8 @@ def chapter_run(split, make_model, train, compute_mse_and_acc, seed=123, **train
 
 
 def test_split_sizes_are_the_chapters_proportions():
-    assert cli.split_sizes(70000) == (10000, 5000)
-    assert cli.split_sizes(1797) == (257, 128)
+    assert train.split_sizes(70000) == (10000, 5000)
+    assert train.split_sizes(1797) == (257, 128)
 
 
 @pytest.mark.parametrize("options, model_kwargs, train_kwargs, seed", [
@@ -83,7 +86,7 @@ def test_epoch_lines_equal_fastmlp_train(tmp_path, digits_split, options, model_
     assert epoch_lines(out) == lines
     assert test_line in out.splitlines()
     assert "Model initialization" in out
-    saved = load_model(tmp_path / "model.npz")
+    saved = fastmlp.NeuralNetMLP.load(tmp_path / "model.npz")
     for name in ("weight_h", "bias_h", "weight_out", "bias_out"):
         np.testing.assert_array_equal(getattr(saved, name), getattr(model, name))
     history = json.loads((tmp_path / "history.json").read_text())
@@ -103,18 +106,20 @@ def test_numpy_backend_prints_the_reference_lines(tmp_path, digits_split):
                                           num_epochs=2)
     assert epoch_lines(out) == lines
     assert test_line in out.splitlines()
-    np.testing.assert_array_equal(load_model(tmp_path / "model.npz").weight_h, model.weight_h)
+    np.testing.assert_array_equal(fastmlp.NeuralNetMLP.load(tmp_path / "model.npz").weight_h,
+                                  model.weight_h)
 
 
 def test_writes_model_history_and_figures(tmp_path):
     status, out, err = run_cli(["train", *DIGITS, "--epochs", "1", "--out", str(tmp_path)])
     assert status == 0, err
     names = {path.name for path in tmp_path.iterdir()}
-    assert {"model.npz", "history.json", *cli.FIGURES} <= names
+    assert {"model.npz", "history.json", *train.FIGURES} <= names
     assert not [name for name in names if name.endswith(".tmp")]
-    for name in cli.FIGURES:
+    for name in train.FIGURES:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"to {tmp_path}" in out.splitlines()[-1]
+    assert f"to {tmp_path}" in out.splitlines()[-2]
+    assert out.splitlines()[-1].startswith("Wall time: ")
 
 
 def test_quiet_prints_only_the_results(tmp_path):
@@ -136,7 +141,7 @@ def test_compare_times_the_reference_and_checks_agreement(tmp_path):
 
 def test_threads_option_sets_both_thread_pools(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "set_num_threads", calls.append)
+    monkeypatch.setattr(train, "set_num_threads", calls.append)
     status, _, err = run_cli(["train", *DIGITS, "--epochs", "1", "--no-plots", "--threads", "1",
                               "--out", str(tmp_path)])
     assert status == 0, err
@@ -145,10 +150,11 @@ def test_threads_option_sets_both_thread_pools(tmp_path, monkeypatch):
 
 def test_no_command_runs_train_with_the_chapters_defaults(monkeypatch):
     seen = []
-    monkeypatch.setattr(cli, "run_train", lambda args: seen.append(args) or 0)
+    monkeypatch.setattr(train, "run_train", lambda args: seen.append(args) or 0)
     assert cli.main([]) == 0
     assert cli.main(["--epochs", "2"]) == 0
     defaults, two_epochs = seen
+    assert train.resolve_settings(defaults, fell_back=False) == train.CHAPTER_SETTINGS
     assert (defaults.dataset, defaults.hidden, defaults.activation, defaults.epochs, defaults.lr,
             defaults.batch_size, defaults.seed, defaults.dtype, defaults.backend) == \
         ("mnist", 50, "sigmoid", 40, 0.1, 100, 123, "float64", "numba")
@@ -160,7 +166,7 @@ def test_help_documents_every_option_with_its_default():
     assert status == 0
     text = " ".join(out.split())  # undo the line wrapping
     subparsers = argparse.ArgumentParser().add_subparsers()
-    cli.add_train_command(subparsers)
+    train.add_train_command(subparsers)
     actions = [action for action in subparsers.choices["train"]._actions
                if action.default != argparse.SUPPRESS]  # all but --help
     assert len(actions) == 15
@@ -214,11 +220,57 @@ def test_missing_mnist_files_are_one_line(tmp_path):
 
 
 def test_bench_commands_are_optional(monkeypatch):
-    monkeypatch.setitem(sys.modules, "fastmlp.benchmark", None)  # import fails
-    monkeypatch.delattr(fastmlp, "benchmark", raising=False)
+    for name in [name for name in sys.modules if name.startswith("fastmlp.benchmarks.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fastmlp.benchmarks", None)  # import fails
+    monkeypatch.delitem(sys.modules, "fastmlp.cli.bench", raising=False)
+    monkeypatch.delattr(fastmlp, "benchmarks", raising=False)
+    monkeypatch.delattr(cli, "bench", raising=False)
     status, _, err = run_cli(["bench", "--help"])
     assert status == 2 and "invalid choice: 'bench'" in err
     assert run_cli(["train", "--help"])[0] == 0
+
+
+def test_offline_main_job_trains_the_digits_in_seconds(tmp_path):
+    # no MNIST folder, an empty scikit-learn cache, and every download refused at once
+    env = {key: value for key, value in os.environ.items()
+           if key.lower() not in ("no_proxy", datasets.ENV_VAR.lower())}
+    env.update(SCIKIT_LEARN_DATA=str(tmp_path / "sklearn"), http_proxy="http://127.0.0.1:9",
+               https_proxy="http://127.0.0.1:9", NUMBA_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-m", "fastmlp", "--no-plots", "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    download, settings = result.stderr.splitlines()  # nothing else: no warnings, no retries
+    assert download.startswith("MNIST could not be downloaded (ConnectionError; ")
+    assert download.endswith("using scikit-learn's 8x8 digits.")
+    assert settings.startswith("Settings for the digits: learning rate 1.0, ") and \
+        "are for MNIST" in settings
+    lines = result.stdout.splitlines()
+    assert len(epoch_lines(result.stdout)) == 40
+    assert float(lines[-3].removeprefix("Test accuracy: ").rstrip("%")) >= 90
+    parts = dict(re.findall(r"(\w+) (\d+\.\d\d) s", lines[-1]))
+    # the one download attempt: scikit-learn's retries would wait a second each
+    assert float(parts["data"]) < 1.0
+    assert float(parts["startup"]) > 0.2  # counted from the process start: the imports count
+
+
+def test_wall_time_counts_from_the_process_start_and_splits_it(tmp_path):
+    status, out, err = run_cli(["train", *DIGITS, "--epochs", "2", "--no-plots", "--quiet",
+                                "--out", str(tmp_path)])
+    assert status == 0, err
+    line = out.splitlines()[-1]
+    threads = fastmlp.threads.get_num_threads()
+    match = re.fullmatch(r"Wall time: (\d+\.\d\d) s \((.*)\) for 2 epochs on fastmlp's Numba "
+                         rf"kernels, float64, {threads} threads?", line)
+    assert match, line
+    parts = dict((name, float(seconds)) for name, seconds in
+                 re.findall(r"(\w[\w-]*) (\d+\.\d\d) s", match.group(2)))
+    assert list(parts) == ["startup", "data", "kernels", "training", "evaluation", "output"]
+    assert sum(parts.values()) == pytest.approx(float(match.group(1)), abs=0.04)
+    started = console.process_start()
+    assert 0 < time.perf_counter() - started < 1e5  # the interpreter's start, before this test
+    assert time.perf_counter() - started > time.process_time() - 1  # not later than CPU used
 
 
 class StopAfter:
@@ -234,14 +286,16 @@ class StopAfter:
 
 
 def test_interrupt_stops_between_steps_with_consistent_history(monkeypatch):
-    monkeypatch.setattr(cli, "PIECE_SECONDS", 0.0)  # one step per piece
-    data = cli.load_data("digits")
-    args = cli.build_parser().parse_args(["train", *DIGITS, "--epochs", "5", "--quiet"])
+    monkeypatch.setattr(train, "PIECE_SECONDS", 0.0)  # one step per piece
+    data = train.load_data("digits")
+    args = parser.build_parser().parse_args(["train", *DIGITS, "--epochs", "5", "--quiet"])
+    train.resolve_settings(args, fell_back=False)
     steps_per_epoch = 1412 // 100  # a check before each step, and one after each epoch
-    run = cli.train_job(cli.BACKENDS["numba"], data, args, interrupt=StopAfter(
+    run = train.train_job(train.BACKENDS["numba"], data, args, interrupt=StopAfter(
         2 * (steps_per_epoch + 1) + 3))
     assert run.interrupted == f"during epoch 3 (3/{steps_per_epoch} steps)"
-    assert len(run.epoch_loss) == len(run.epoch_train_acc) == len(run.lines) == 2
+    assert len(run.history.epoch_loss) == len(run.history.epoch_train_acc) == \
+        len(run.history.lines) == 2
     assert run.test_acc is None
 
 
@@ -257,7 +311,15 @@ def test_ctrl_c_saves_the_model_and_history_and_exits_130(tmp_path):
         if line.startswith("Epoch: 003/"):
             proc.send_signal(signal.SIGINT)
             break
-    rest, err = proc.communicate(timeout=60)
+    # the rest through the same reader: communicate() reads the pipe itself and would lose
+    # the lines this reader has already buffered
+    killer = threading.Timer(60, proc.kill)  # a hung child fails the test instead of hanging it
+    killer.start()
+    try:
+        rest, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait()
+    finally:
+        killer.cancel()
     printed += rest.splitlines(keepends=True)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
@@ -266,22 +328,22 @@ def test_ctrl_c_saves_the_model_and_history_and_exits_130(tmp_path):
     assert history["interrupted"] is True and history["test_acc"] is None
     assert len(history["epoch_loss"]) == len(epoch_lines("".join(printed))) >= 3
     assert f"history of {len(history['epoch_loss'])} completed epochs" in printed[-1]
-    assert load_model(Path(tmp_path, "model.npz")).weight_h.shape == (50, 64)
+    assert fastmlp.NeuralNetMLP.load(Path(tmp_path, "model.npz")).weight_h.shape == (50, 64)
 
 
 def test_progress_bar_appears_only_after_the_delay(monkeypatch):
     stream = io.StringIO()
-    bar = cli._Progress(stream, enabled=True)
+    bar = console.Progress(stream, enabled=True)
     bar.begin("Epoch 001/040")
     bar.update(10, 550)
     assert stream.getvalue() == ""  # the epoch has not yet run for PROGRESS_DELAY seconds
-    monkeypatch.setattr(cli, "PROGRESS_DELAY", -1.0)
+    monkeypatch.setattr(console, "PROGRESS_DELAY", -1.0)
     bar.update(275, 550)
     assert stream.getvalue().startswith("\rEpoch 001/040 [###############...............]  50%")
     bar.clear()
     assert stream.getvalue().endswith("\r\033[K")
     silent = io.StringIO()
-    disabled = cli._Progress(silent, enabled=False)
+    disabled = console.Progress(silent, enabled=False)
     disabled.begin("Epoch 001/040")
     disabled.update(275, 550)
     assert silent.getvalue() == ""

@@ -13,7 +13,7 @@ from fastmlp.estimator import MLPClassifier
 from fastmlp.predict import predict_labels
 from tests.conftest import quiet
 
-pytestmark = pytest.mark.usefixtures("one_numba_thread")  # tiny data: see conftest
+pytestmark = pytest.mark.usefixtures("one_kernel_thread")  # tiny data: see conftest
 
 
 @pytest.fixture(scope="module")

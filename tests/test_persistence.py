@@ -4,11 +4,11 @@ import pytest
 
 import fastmlp
 from fastmlp import persistence, reference
-from fastmlp.persistence import load_history, load_model, save_history, save_model
+from fastmlp.persistence import load_history, save_history, save_model
 from tests.conftest import quiet
 
 WEIGHTS = ("weight_h", "bias_h", "weight_out", "bias_out")
-pytestmark = pytest.mark.usefixtures("one_numba_thread")  # tiny data: see conftest
+pytestmark = pytest.mark.usefixtures("one_kernel_thread")  # tiny data: see conftest
 
 
 def trained_model(dtype=np.float64, activation="sigmoid", random_seed=123):
@@ -32,7 +32,7 @@ def test_round_trip_is_exact(tmp_path, capsys, dtype, activation):
     model, X = trained_model(dtype, activation, random_seed=9)
     save_model(model, tmp_path / "model.npz")
     capsys.readouterr()
-    loaded = load_model(tmp_path / "model.npz")
+    loaded = fastmlp.NeuralNetMLP.load(tmp_path / "model.npz")
     assert capsys.readouterr().out == ""  # no "Model initialization"
     assert type(loaded) is fastmlp.NeuralNetMLP
     for name in WEIGHTS:
@@ -48,7 +48,7 @@ def test_round_trip_is_exact(tmp_path, capsys, dtype, activation):
 def test_loaded_rng_restarts_from_the_seed(tmp_path):
     model, _ = trained_model(random_seed=5)
     save_model(model, tmp_path / "model.npz")
-    loaded = load_model(tmp_path / "model.npz")
+    loaded = fastmlp.NeuralNetMLP.load(tmp_path / "model.npz")
     loaded.reinitialize()  # draws the initial weights again from a fresh RandomState(5)
     fresh = quiet(fastmlp.NeuralNetMLP, 30, 7, 4, random_seed=5)
     for name in WEIGHTS:
@@ -72,7 +72,7 @@ def test_seed_none_and_subclass(tmp_path):
 
     model = quiet(fastmlp.NeuralNetMLP, 5, 3, 2, random_seed=None)
     save_model(model, tmp_path / "m.npz")
-    loaded = load_model(tmp_path / "m.npz", Sub)
+    loaded = Sub.load(tmp_path / "m.npz")
     assert type(loaded) is Sub and loaded.random_seed is None
     np.testing.assert_array_equal(loaded.weight_h, model.weight_h)
 
@@ -80,7 +80,7 @@ def test_seed_none_and_subclass(tmp_path):
 def test_reference_model_loads_as_fastmlp_model(tmp_path):
     model = quiet(reference.NeuralNetMLP, 12, 6, 3, random_seed=1)
     save_model(model, tmp_path / "ref.npz")
-    loaded = load_model(tmp_path / "ref.npz")
+    loaded = fastmlp.NeuralNetMLP.load(tmp_path / "ref.npz")
     assert loaded.dtype == np.float64 and loaded.activation == "sigmoid"
     X = np.random.default_rng(1).uniform(-1, 1, size=(9, 12))
     np.testing.assert_allclose(loaded.forward(X)[1], model.forward(X)[1], rtol=1e-12)
@@ -103,13 +103,13 @@ def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
     monkeypatch.undo()
     save_model(model, path)  # overwrites
-    np.testing.assert_array_equal(load_model(path).weight_h, model.weight_h)
+    np.testing.assert_array_equal(fastmlp.NeuralNetMLP.load(path).weight_h, model.weight_h)
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
-        load_model(tmp_path / "nope.npz")
+        fastmlp.NeuralNetMLP.load(tmp_path / "nope.npz")
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, world\n", b"PK\x03\x04garbage"])
@@ -117,16 +117,16 @@ def test_non_npz_file_raises_value_error(tmp_path, content):
     path = tmp_path / "x.npz"
     path.write_bytes(content)
     with pytest.raises(ValueError, match="not a fastmlp model file"):
-        load_model(path)
+        fastmlp.NeuralNetMLP.load(path)
 
 
 def test_other_numpy_files_raise_value_error(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros(3))
     with pytest.raises(ValueError, match="not an .npz archive"):
-        load_model(tmp_path / "a.npy")
+        fastmlp.NeuralNetMLP.load(tmp_path / "a.npy")
     np.savez(tmp_path / "b.npz", weights=np.zeros(3))
     with pytest.raises(ValueError, match="no format='fastmlp-mlp' entry"):
-        load_model(tmp_path / "b.npz")
+        fastmlp.NeuralNetMLP.load(tmp_path / "b.npz")
 
 
 def test_truncated_file_raises_value_error(tmp_path):
@@ -136,7 +136,7 @@ def test_truncated_file_raises_value_error(tmp_path):
     for size in (1, 10, 100, len(data) // 2, len(data) - 100, len(data) - 1):
         (tmp_path / "t.npz").write_bytes(data[:size])
         with pytest.raises(ValueError, match="t.npz: "):
-            load_model(tmp_path / "t.npz")
+            fastmlp.NeuralNetMLP.load(tmp_path / "t.npz")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -156,7 +156,7 @@ def test_inconsistent_file_raises_value_error(tmp_path, change, message):
     save_model(model, tmp_path / "m.npz")
     np.savez(tmp_path / "bad.npz", **{**arrays_of(tmp_path / "m.npz"), **change})
     with pytest.raises(ValueError, match=message):
-        load_model(tmp_path / "bad.npz")
+        fastmlp.NeuralNetMLP.load(tmp_path / "bad.npz")
 
 
 def test_missing_entry_raises_value_error(tmp_path):
@@ -166,7 +166,7 @@ def test_missing_entry_raises_value_error(tmp_path):
     del data["bias_h"]
     np.savez(tmp_path / "bad.npz", **data)
     with pytest.raises(ValueError, match="incomplete fastmlp model file: no bias_h"):
-        load_model(tmp_path / "bad.npz")
+        fastmlp.NeuralNetMLP.load(tmp_path / "bad.npz")
 
 
 def test_save_rejects_an_inconsistent_model(tmp_path):

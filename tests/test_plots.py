@@ -12,7 +12,7 @@ from fastmlp import NeuralNetMLP, datasets, plots  # noqa: E402
 from tests.conftest import quiet  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-pytestmark = pytest.mark.usefixtures("one_numba_thread")  # tiny data: see conftest
+pytestmark = pytest.mark.usefixtures("one_kernel_thread")  # tiny data: see conftest
 
 
 def png_size(path):

@@ -50,10 +50,22 @@ def bad_cases(X, y):
     yield "3-D X", X[None], y, X, y, {}, "2-D"
 
 
-@pytest.mark.parametrize("case", range(19))
-def test_train_rejects_bad_input_and_leaves_weights_alone(model, data, case):
-    description, X_train, y_train, X_valid, y_valid, kwargs, message = \
-        list(bad_cases(*data))[case]
+BAD_CASES = ("label = num_classes", "negative label", "bad valid label", "fractional labels",
+             "string labels", "2-D labels", "feature count", "valid feature count", "NaN in X",
+             "infinity in X_valid", "length mismatch", "minibatch_size 0",
+             "minibatch_size float", "minibatch larger than data", "negative learning rate",
+             "NaN learning rate", "negative epochs", "complex X", "3-D X")
+"""The names of :func:`bad_cases`, one test each (a case not listed fails the next test)."""
+
+
+def test_every_bad_case_is_listed_once(data):
+    assert [case[0] for case in bad_cases(*data)] == list(BAD_CASES)
+
+
+@pytest.mark.parametrize("name", BAD_CASES)
+def test_train_rejects_bad_input_and_leaves_weights_alone(model, data, name):
+    [(description, X_train, y_train, X_valid, y_valid, kwargs, message)] = \
+        [case for case in bad_cases(*data) if case[0] == name]
     before = snapshot(model)
     kwargs = {"num_epochs": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
