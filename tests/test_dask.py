@@ -20,8 +20,14 @@ from fastmlp import MLPClassifier, datasets, sweep, threads
 
 distributed = pytest.importorskip(
     "dask.distributed", reason="dask[distributed] is not installed: pip install 'fastmlp[dask]'")
+import cloudpickle  # noqa: E402
 import dask  # noqa: E402
 import joblib  # noqa: E402
+from tests import test_worker_estimator  # noqa: E402
+from tests.test_worker_estimator import odd_copy  # noqa: E402
+
+for _module in (sys.modules[__name__], test_worker_estimator):  # workers cannot import tests/
+    cloudpickle.register_pickle_by_value(_module)
 
 THREAD_VARS = re.compile(r"NUMBA_|OMP_|MKL_|OPENBLAS_|MALLOC_")
 ENV_BEFORE = {k: v for k, v in os.environ.items() if THREAD_VARS.match(k)}  # before any cluster
@@ -83,19 +89,22 @@ def test_cold_search_on_cluster_gives_the_serial_scores_on_both_workers(
     assert any(cache_dir.rglob("*.nbi"))  # the workers compiled into their cache
 
 
+def _fit_proba(X, y):
+    """On a worker: the model's probabilities after fits on `X, y` as Dask delivered them
+    (read-only, at any address) and on a read-only copy 1 byte off float64 alignment."""
+    return [MLPClassifier(max_iter=3, random_state=0).fit(A, y).predict_proba(A)
+            for A in (X, odd_copy(X, 1))]
+
+
 def test_read_only_unaligned_inputs_on_cluster(client, digits, serial_scores):
     X, y = digits
-    # float64 at an address 8 bytes past a 64-byte boundary, read-only, as Dask may deliver them
-    raw = np.zeros(X.nbytes + 72, np.uint8)
-    start = (-raw.ctypes.data) % 64 + 8
-    X_odd = raw[start:start + X.nbytes].view(np.float64).reshape(X.shape)
-    X_odd[...] = X
-    X_odd.flags.writeable = False
-    y_odd = y.copy()
-    y_odd.flags.writeable = False
-    assert X_odd.ctypes.data % 64 == 8 and not X_odd.flags.writeable
+    X_odd, y_odd = odd_copy(X, 8), odd_copy(y, 8)  # as a worker may hold them
     scores, _ = _on_cluster(client, X_odd, y_odd)
     np.testing.assert_array_equal(scores, serial_scores)
+    expected = MLPClassifier(max_iter=3, random_state=0).fit(X, y).predict_proba(X)
+    delivered, shifted = client.submit(_fit_proba, client.scatter(X), y).result(TIMEOUT_S)
+    np.testing.assert_array_equal(delivered, expected)
+    np.testing.assert_array_equal(shifted, expected)
 
 
 def test_workers_numba_threads_are_the_asked_ones(client):

@@ -1,4 +1,5 @@
-"""MLPClassifier(n_threads=...): the kernel threads of its fits, set on the calling thread."""
+"""MLPClassifier as a Dask or joblib worker runs it: ``n_threads`` (the kernel threads of its
+fits, set on the calling thread) and inputs as Dask delivers them (read-only, at any address)."""
 import numba
 import numpy as np
 import pytest
@@ -67,3 +68,25 @@ def test_bad_n_threads_raises_before_any_kernel(seen, data, n_threads):
         clf.partial_fit(X, y, classes=[0, 1, 2])
     assert not hasattr(clf, "classes_")  # the first partial_fit left no state behind
     assert seen == []
+
+
+def odd_copy(A, shift):
+    """A read-only copy of `A` at `shift` bytes past a 64-byte boundary (Dask's frames: any)."""
+    raw = np.zeros(A.nbytes + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + shift
+    B = raw[start:start + A.nbytes].view(A.dtype).reshape(A.shape)
+    B[...] = A
+    B.flags.writeable = False
+    return B
+
+
+@pytest.mark.parametrize("shift", [8, 1])  # 8: off the cache line; 1: not even float64-aligned
+def test_read_only_unaligned_inputs_give_the_same_model(data, shift):
+    X, y = data
+    X_odd, y_odd = odd_copy(X, shift), odd_copy(y, shift)
+    assert X_odd.ctypes.data % 64 == shift and not X_odd.flags.writeable
+    expected = MLPClassifier(hidden_layer_sizes=4, max_iter=3, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=4, max_iter=2, random_state=0).fit(X_odd, y_odd)
+    clf.partial_fit(X_odd, y_odd)
+    np.testing.assert_array_equal(clf.predict_proba(X_odd), expected.predict_proba(X))
+    np.testing.assert_array_equal(X_odd, X)  # left as it was
