@@ -19,6 +19,7 @@ import io
 import itertools
 import re
 import sys
+import time
 
 import numpy as np
 from sklearn.base import clone
@@ -90,15 +91,19 @@ def run(args):
     search = _search(MLPClassifier(random_state=args.seed, n_threads=n_threads), grid, args)
     with _client(args.scheduler) as client:
         if client is None:
+            start = time.perf_counter()
             search.fit(X, y)
         else:
             import joblib
             _warm(client, search.estimator, grid, X.shape[1], len(np.unique(y)))
+            start = time.perf_counter()
             # scatter sends the data to every worker once; it matches fit's arguments by id()
             with joblib.parallel_config(backend="dask", scatter=[X, y]):
                 search.fit(X, y)
+        seconds = time.perf_counter() - start
     rows = _rows(search.cv_results_)
     print(_table(rows))
+    print(f"{len(rows) * search.n_splits_} fits in {seconds:.2f} s")
     if args.out:
         atomic_write(args.out, lambda file: file.write(_csv_text(rows).encode("utf-8")))
         print(f"results: {args.out}")
