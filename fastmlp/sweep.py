@@ -73,15 +73,15 @@ def run(args):
     Returns
     -------
     int
-        0 on success, 2 when the options or the data are unusable.
+        0 on success, 1 when the data cannot be loaded, 2 on a usage error (as ``fastmlp``).
     """
     grid = dict(args.param)
     if len(grid) != len(args.param):
-        return _error("a parameter was given twice with --param")
+        return _error("a parameter was given twice with --param", 2)
     try:
         X, y, _, notice = datasets.load_dataset(args.dataset, args.data_dir)
     except (OSError, ValueError) as exc:
-        return _error(f"cannot load {args.dataset}: {exc}")
+        return _error(f"cannot load {args.dataset}: {exc}", 1)
     if notice:
         print(notice)
     X = datasets.normalize(X)
@@ -161,7 +161,7 @@ def _warm(client, estimator, grid, n_features, n_classes):
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(256, n_features))
     y = np.arange(256) % n_classes
-    for address in client.scheduler_info()["workers"]:
+    for address in client.nthreads():  # every worker (scheduler_info() may list a few)
         future = client.submit(_fit_all, estimators, X, y, workers=[address], pure=False)
         print(f"worker {address}: ready, fits on {future.result(timeout=_TIMEOUT_S)} kernel "
               f"thread(s)")
@@ -260,10 +260,10 @@ def _int_at_least(low):
     return parse
 
 
-def _error(message):
-    """Print `message` as the command's error and return exit status 2."""
+def _error(message, status):
+    """Print `message` as the command's error and return exit `status`."""
     print(f"fastmlp sweep: error: {message}", file=sys.stderr)
-    return 2
+    return status
 
 
 if __name__ == "__main__":

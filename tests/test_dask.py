@@ -85,7 +85,7 @@ def test_cold_search_on_cluster_gives_the_serial_scores_on_both_workers(
     assert not any(cache_dir.iterdir())  # cold: both workers compile at once into it
     scores, workers = _on_cluster(client, *digits)
     np.testing.assert_array_equal(scores, serial_scores)  # exactly
-    assert workers == set(client.scheduler_info()["workers"])
+    assert workers == set(client.nthreads())
     assert any(cache_dir.rglob("*.nbi"))  # the workers compiled into their cache
 
 
@@ -109,7 +109,7 @@ def test_read_only_unaligned_inputs_on_cluster(client, digits, serial_scores):
 
 def test_workers_numba_threads_are_the_asked_ones(client):
     assert set(client.run(lambda: numba.config.NUMBA_NUM_THREADS).values()) == {ASKED}
-    for address in client.scheduler_info()["workers"]:  # on the thread that runs the fits
+    for address in client.nthreads():  # on the thread that runs the fits
         future = client.submit(threads.get_num_threads, workers=[address], pure=False)
         assert future.result(timeout=TIMEOUT_S) == ASKED
 
@@ -191,6 +191,11 @@ def test_bad_options_exit_2_with_a_message(option, message, capsys):
     with pytest.raises(SystemExit) as exc:
         sweep.main(["--dataset", "digits"] + option)
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_missing_mnist_files_exit_1(tmp_path, capsys):
+    assert sweep.main(["--dataset", "mnist", "--data-dir", str(tmp_path)]) == 1
+    assert "cannot load mnist" in capsys.readouterr().err
 
 
 def test_a_parameter_given_twice_is_an_error(capsys):
