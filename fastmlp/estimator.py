@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import threads
 from ._validation import check_positive_int
 from .model import EpochTrainer, NeuralNetMLP, accuracy, mse_loss
 
@@ -51,6 +52,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Precision of the weights and of the arithmetic.
     verbose : bool, default False
         Print the training MSE and accuracy after each epoch.
+    n_threads : int or None, default None
+        Threads the compiled kernels of :meth:`fit`, :meth:`partial_fit`,
+        :meth:`predict` and :meth:`predict_proba` may use (at most Numba's
+        ``NUMBA_NUM_THREADS``), set on the thread that does the work and
+        restored afterwards; None keeps that thread's current setting
+        (:func:`fastmlp.threads.get_num_threads`). It multiplies with the
+        parallelism around the estimator: ``GridSearchCV(n_jobs=J)`` runs up
+        to ``J`` fits at once, each on ``n_threads`` threads, and a Dask
+        worker runs ``threads_per_worker`` fits at once. Keep ``J * n_threads``
+        (or ``threads_per_worker * n_threads`` per worker) at or under the
+        cores; ``n_threads=1`` with one fit per core is the safe choice for
+        searches. Results do not depend on it.
 
     Attributes
     ----------
@@ -68,7 +81,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(50,), activation="logistic", learning_rate_init=0.1,
                  batch_size=100, max_iter=40, shuffle=True, random_state=None,
-                 dtype=np.float64, verbose=False):
+                 dtype=np.float64, verbose=False, n_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.learning_rate_init = learning_rate_init
@@ -78,6 +91,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.dtype = dtype
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def fit(self, X, y):
         """Train a new network for ``max_iter`` epochs.
@@ -96,8 +110,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
         max_iter = check_positive_int(self.max_iter, "max_iter")
-        self._initialize(classes)
-        self._run_epochs(X, y_encoded, max_iter)
+        with threads.limit(self.n_threads):
+            self._initialize(classes)
+            self._run_epochs(X, y_encoded, max_iter)
         return self
 
     def partial_fit(self, X, y, classes=None):
@@ -117,17 +132,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         first_call = not hasattr(self, "classes_")
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first_call)
         check_classification_targets(y)
-        if first_call:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self._initialize(np.unique(classes))
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={classes!r} differs from the classes of the first "
-                             f"call, {self.classes_!r}")
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
-            raise ValueError(f"y holds labels {unknown!r} not in classes {self.classes_!r}")
-        self._run_epochs(X, np.searchsorted(self.classes_, y), 1)
+        with threads.limit(self.n_threads):  # a bad n_threads raises before the first call's state
+            if first_call:
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to partial_fit")
+                self._initialize(np.unique(classes))
+            elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"classes={classes!r} differs from the classes of the first "
+                                 f"call, {self.classes_!r}")
+            unknown = np.setdiff1d(y, self.classes_)
+            if unknown.size:
+                raise ValueError(f"y holds labels {unknown!r} not in classes {self.classes_!r}")
+            self._run_epochs(X, np.searchsorted(self.classes_, y), 1)
         return self
 
     def predict_proba(self, X):
@@ -144,7 +160,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        _, a_out = self.model_.forward(X)  # [n, C]
+        with threads.limit(self.n_threads):
+            _, a_out = self.model_.forward(X)  # [n, C]
         a_out = a_out.astype(np.float64)
         total = a_out.sum(axis=1, keepdims=True)  # [n, 1]; 0 only if every output underflowed
         return np.divide(a_out, total, out=np.full_like(a_out, 1 / a_out.shape[1]),
