@@ -22,11 +22,8 @@ import sys
 import time
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
 from . import datasets, threads
-from .estimator import MLPClassifier
 from .persistence import atomic_write
 
 _LOCAL = re.compile(r"local:(\d+)x(\d+)")
@@ -88,6 +85,7 @@ def run(args):
     # local:WxT: each fit on T threads, set on the worker thread that runs it; not through
     # env={"NUMBA_NUM_THREADS": T}, which the worker may read too late (docs/dask.md)
     n_threads = args.scheduler[1] if isinstance(args.scheduler, tuple) else None
+    from .estimator import MLPClassifier  # scikit-learn: imported when a sweep runs, not by `fastmlp`
     search = _search(MLPClassifier(random_state=args.seed, n_threads=n_threads), grid, args)
     with _client(args.scheduler) as client:
         if client is None:
@@ -118,6 +116,7 @@ def main(argv=None):
 
 def _search(estimator, grid, args):
     """The scikit-learn search: the whole grid, or ``--n-iter`` candidates drawn from it."""
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
     common = dict(cv=args.cv, refit=False, error_score="raise", verbose=3)
     if args.n_iter is None:
         return GridSearchCV(estimator, grid, **common)
@@ -154,6 +153,7 @@ def _warm(client, estimator, grid, n_features, n_classes):
     the others load from it. Tiny fits, one per combination of the grid's
     compile-selecting values.
     """
+    from sklearn.base import clone
     choices = [[(name, value) for value in grid[name]] for name in _COMPILE_PARAMS
                if name in grid]
     estimators = [clone(estimator).set_params(**dict(combo), max_iter=1)
@@ -224,6 +224,7 @@ def _scheduler(text):
 
 def _param(text):
     """``NAME=V1,V2,...`` as (NAME, [values]); values are Python literals, else strings."""
+    from .estimator import MLPClassifier
     name, sep, values = text.partition("=")
     known = MLPClassifier().get_params()
     if not sep or not values:

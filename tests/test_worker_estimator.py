@@ -1,21 +1,20 @@
 """MLPClassifier as a Dask or joblib worker runs it: ``n_threads`` (the kernel threads of its
 fits, set on the calling thread) and inputs as Dask delivers them (read-only, at any address)."""
-import numba
 import numpy as np
 import pytest
 
-from fastmlp import MLPClassifier
+from fastmlp import MLPClassifier, threads
 from fastmlp.model import EpochTrainer, NeuralNetMLP
 
 
 @pytest.fixture
 def seen(monkeypatch):
-    """The Numba thread count in effect at each training epoch and forward pass."""
+    """The kernel thread count in effect at each training epoch and forward pass."""
     counts = []
 
     def recording(method):
         def wrapper(self, *args, **kwargs):
-            counts.append(numba.get_num_threads())
+            counts.append(threads.get_num_threads())
             return method(self, *args, **kwargs)
         return wrapper
 
@@ -30,10 +29,10 @@ def data():
     return rng.uniform(-1, 1, size=(120, 8)), np.arange(120) % 3
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads to tell 1 apart")
+@pytest.mark.skipif(threads.max_threads() < 2, reason="needs 2 kernel threads to tell 1 apart")
 def test_n_threads_applies_to_every_kernel_call_and_is_restored(seen, data):
     X, y = data
-    before = numba.get_num_threads()
+    before = threads.get_num_threads()
     assert before > 1
     clf = MLPClassifier(hidden_layer_sizes=4, max_iter=2, random_state=0, n_threads=1)
     clf.fit(X, y)
@@ -41,12 +40,12 @@ def test_n_threads_applies_to_every_kernel_call_and_is_restored(seen, data):
     clf.predict(X)
     clf.predict_proba(X)
     assert len(seen) == 2 + 1 + 2 and set(seen) == {1}  # 3 epochs, 2 forward passes
-    assert numba.get_num_threads() == before
+    assert threads.get_num_threads() == before
 
 
 def test_n_threads_none_keeps_the_calling_threads_setting(seen, data):
     X, y = data
-    before = numba.get_num_threads()
+    before = threads.get_num_threads()
     MLPClassifier(hidden_layer_sizes=4, max_iter=1, random_state=0).fit(X, y).predict(X)
     assert seen == [before, before]
 

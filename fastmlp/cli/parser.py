@@ -3,12 +3,12 @@
 ``fastmlp train`` runs the chapter's job (see :mod:`fastmlp.cli.train`); a
 bare ``fastmlp`` (or ``fastmlp --epochs 5 ...``) runs ``train``. The ``bench``
 and ``compare`` subcommands are registered by :mod:`fastmlp.cli.bench` when
-:mod:`fastmlp.benchmarks` is there.
+:mod:`fastmlp.benchmarks` is there; ``sweep`` is :mod:`fastmlp.sweep`.
 """
 import sys
 import time
 
-from .. import __version__
+from .. import __version__, sweep
 from .arguments import EXIT_INTERRUPTED, CLIError, HelpFormatter, Parser
 from .console import process_start
 from .train import add_train_command
@@ -23,6 +23,9 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_command(subparsers)
     _add_bench(subparsers)
+    sweep.add_arguments(subparsers.add_parser(
+        "sweep", help="grid or random search of the model, in this process or on Dask",
+        formatter_class=HelpFormatter)).set_defaults(func=sweep.run)
     return parser
 
 
