@@ -21,11 +21,21 @@ ACTIVATIONS = {"logistic": kn.LOGISTIC, "sigmoid": kn.LOGISTIC, "relu": kn.RELU,
 LOSSES = ("log_loss", "mse")
 SOLVERS = ("sgd", "adam")
 PREDICT_ROWS = 1024  # rows per forward chunk in predict: bounded memory for any n
+BLAS_PARALLEL_MIN_WORK = 8_000_000
+"""Multiply-adds of a call's largest product below which BLAS runs on one thread.
+
+Threaded BLAS on small products loses more to waking its threads than it gains,
+and on a machine whose other core is busy it loses many times over (measured on
+the 8x8 digits, 64-100-10 at batch 200, two busy cores: 4 ms an epoch on one
+thread, 58 ms on two). The 784-256-128-10 network at batch 100 (20 M) is threaded.
+"""
 
 
-def _blas_threads():
-    """BLAS on fastmlp's thread count for the calling thread, restored on exit."""
-    return _blas_controller().limit(limits=get_num_threads())
+def _blas_threads(units, rows):
+    """BLAS on fastmlp's thread count for the calling thread (one for small products)."""
+    work = rows * int(max(a * b for a, b in zip(units[:-1], units[1:])))
+    return _blas_controller().limit(
+        limits=get_num_threads() if work >= BLAS_PARALLEL_MIN_WORK else 1)
 
 
 def _check_real(value, name, low=0.0, high=np.inf, high_open=False):
@@ -160,7 +170,7 @@ class Network:
         ws = self.workspace(max(X.shape[0], 1))
         if X.shape[0] == 0:
             raise ValueError("X must hold at least one example")
-        with _blas_threads():
+        with _blas_threads(self.units, X.shape[0]):
             loss = kn.gradient(self.kernel_model(), X, y, ws)
         grads = Network(self.units, self.activation, self.loss, self.alpha, self.dtype)
         grads.params[:] = ws.grads
@@ -173,7 +183,7 @@ class Network:
         if X.shape[0]:
             acts = empty_aligned((min(PREDICT_ROWS, X.shape[0]) * int(self.units[1:].sum()),),
                                  self.dtype)
-            with _blas_threads():
+            with _blas_threads(self.units, acts.shape[0] // int(self.units[1:].sum())):
                 kn.predict(self.kernel_model(), X, acts, out)
         return out
 
@@ -244,6 +254,6 @@ class Trainer:
         lo, hi = label_range(order)
         if lo < 0 or hi >= n:
             raise ValueError(f"order holds indices in [{lo}, {hi}], outside [0, {n})")
-        with _blas_threads():
+        with _blas_threads(self.network.units, self.batch_size):
             return kn.epoch(self.network.kernel_model(), self.X, self.y, order,
                             self.batch_size, self.ws, self.optimizer)
