@@ -37,7 +37,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     is used, where the chapter drops the last incomplete one) is::
 
         MLPClassifier((50,), activation="logistic", loss="mse", solver="sgd", momentum=0,
-                      alpha=0, learning_rate_init=0.1, batch_size=100, max_iter=40)
+                      alpha=0, learning_rate_init=0.1, batch_size=100, max_iter=40,
+                      n_iter_no_change=40)
 
     Parameters
     ----------

@@ -93,6 +93,26 @@ def test_float32(digits):
         np.testing.assert_allclose(clf.coefs_[0], wide.coefs_[0], atol=1e-4)
 
 
+def test_the_chapters_configuration_is_the_twins_mse_sgd(digits):
+    from fastmlp import reference_deep as ref
+    from fastmlp.network import Network
+    X, y = digits
+    chapter = dict(hidden_layer_sizes=(50,), activation="logistic", loss="mse", solver="sgd",
+                   momentum=0, alpha=0, learning_rate_init=0.1, batch_size=100, max_iter=3,
+                   n_iter_no_change=40)
+    clf = MLPClassifier(**chapter, shuffle=False, random_state=0).fit(X, y)
+    start = Network([64, 50, 10], "logistic", "mse")
+    start.initialize(np.random.RandomState(0))  # the draws of random_state=0
+    coefs, intercepts = [c.copy() for c in start.coefs], [b.copy() for b in start.intercepts]
+    opt = ref.Optimizer(coefs + intercepts, "sgd", 0.1, 0.0, False)
+    for _ in range(3):
+        ref.train_epoch(coefs, intercepts, opt, X, y, np.arange(len(X)), 100, "logistic",
+                        "mse", 0.0)
+    for got, expected in zip(clf.coefs_ + clf.intercepts_, coefs + intercepts):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 10 and clf.n_iter_ == 3
+
+
 def test_partial_fit_classes(digits):
     X, y = digits
     clf = MLPClassifier(random_state=0)
