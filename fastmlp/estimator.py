@@ -346,10 +346,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 what = "Validation score" if self.early_stopping else "Training loss"
                 msg = (f"{what} did not improve more than tol={self.tol:f} for "
                        f"{self.n_iter_no_change} consecutive epochs.")
-                if not self._trigger_stopping(msg):
-                    self._no_improvement_count = 0
-                else:
+                if self._trigger_stopping(msg):
                     break
+                self._no_improvement_count = 0
             if incremental:
                 break
             if self.n_iter_ == self.max_iter:
@@ -362,16 +361,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _trigger_stopping(self, msg):
         """scikit-learn's: stop, except for "adaptive" SGD, which divides its rate by 5."""
         hyper = self._optimizer.hyper
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            msg += " Stopping."
-        elif hyper[0] <= 1e-6:
-            msg += " Learning rate too small. Stopping."
+        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        stop = not adaptive or hyper[0] <= 1e-6
+        if stop:
+            msg += " Learning rate too small. Stopping." if adaptive else " Stopping."
         else:
             hyper[0] /= 5.0
-            msg = f"{msg} Setting learning rate to {hyper[0]:f}"
+            msg += f" Setting learning rate to {hyper[0]:f}"
         if self.verbose:
             print(msg)
-        return msg.endswith("Stopping.")
+        return stop
 
     def _update_no_improvement_count(self, net, X_val, y_val):
         if self.early_stopping:
