@@ -189,3 +189,13 @@ def test_bad_data_and_settings_raise_before_any_kernel():
     with pytest.raises(ValueError, match="shape"):
         net.set_weights([c.T for c in net.coefs], net.intercepts)
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_blas_threads_follow_fastmlp_for_large_products_only():
+    from fastmlp import network, threads
+    blas = threads._blas_controller()
+    with threads.limit(2) as n:
+        with network._blas_threads(np.array([784, 256, 10]), 100):  # 20 M multiply-adds
+            assert {info["num_threads"] for info in blas.info()} == {n}
+        with network._blas_threads(np.array([64, 100, 10]), 200):  # 1.3 M
+            assert {info["num_threads"] for info in blas.info()} == {1}
