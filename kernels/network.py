@@ -92,6 +92,7 @@ def _activation(acts, units, i, b):
 @jit
 def _bias_activate(z, bias, code):
     """``z = f(z + bias)`` in place, row by row; ``code`` a hidden activation."""
+    one = z.dtype.type(1)  # arithmetic in z's dtype
     for r in range(z.shape[0]):
         row = z[r]
         if code == RELU:
@@ -100,7 +101,7 @@ def _bias_activate(z, bias, code):
                 row[k] = s if s > 0 else 0
         elif code == LOGISTIC:
             for k in range(row.shape[0]):
-                row[k] = 1 / (1 + exp(-(row[k] + bias[k])))
+                row[k] = one / (one + exp(-(row[k] + bias[k])))
         elif code == TANH:
             for k in range(row.shape[0]):
                 row[k] = math.tanh(row[k] + bias[k])
@@ -165,7 +166,7 @@ def _output_delta(a_out, y, output, delta):
             t = one if (y[r] == k if n_out > 1 else y[r] == 1) else 0 * one
             e = p - t
             if output == SIGMOID_MSE:
-                delta[r, k] = 2 * e * p * (1 - p)
+                delta[r, k] = (one + one) * e * p * (one - p)
                 loss += e * e
             else:
                 delta[r, k] = e
@@ -183,16 +184,17 @@ def _output_delta(a_out, y, output, delta):
 def _derivative(delta, a, code):
     """``delta *= f'`` of the hidden activation ``code``, from its outputs ``a``."""
     d, av = delta.ravel(), a.ravel()
+    one = d.dtype.type(1)
     if code == RELU:
         for j in range(d.shape[0]):
             if av[j] == 0:
                 d[j] = 0
     elif code == LOGISTIC:
         for j in range(d.shape[0]):
-            d[j] *= av[j] * (1 - av[j])
+            d[j] *= av[j] * (one - av[j])
     elif code == TANH:
         for j in range(d.shape[0]):
-            d[j] *= 1 - av[j] * av[j]
+            d[j] *= one - av[j] * av[j]
 
 
 @jit
@@ -208,8 +210,9 @@ def gradient(model, x, y, ws):
     forward(model, x, ws.acts)
     delta = ws.delta0[:b * units[last + 1]].reshape((b, units[last + 1]))
     loss = _output_delta(_activation(ws.acts, units, last, b), y, model.output, delta)
-    inv_n = 1.0 / b
-    alpha = model.alpha
+    dtype = params.dtype.type  # scalars in the weights' dtype, as NumPy's scalar * array
+    inv_n = dtype(1.0 / b)
+    alpha = dtype(model.alpha)
     squares = 0.0
     for i in range(last, -1, -1):
         a_in = x if i == 0 else _activation(ws.acts, units, i - 1, b)  # [b, units[i]]
@@ -240,16 +243,20 @@ def gradient(model, x, y, ws):
 @jit
 def update(params, grads, opt):
     """One optimiser step on ``params`` from ``grads`` (scikit-learn's ``_get_updates``)."""
-    lr, momentum = opt.hyper[0], opt.hyper[1]
+    dtype = params.dtype.type  # scalars in the weights' dtype, as NumPy's scalar * array
+    lr, momentum = dtype(opt.hyper[0]), dtype(opt.hyper[1])
     m, v = opt.m, opt.v
     if opt.solver == ADAM:
-        beta_1, beta_2, epsilon = opt.hyper[2], opt.hyper[3], opt.hyper[4]
+        beta_1, beta_2 = opt.hyper[2], opt.hyper[3]
         opt.t[0] += 1
-        step = lr * math.sqrt(1 - beta_2 ** opt.t[0]) / (1 - beta_1 ** opt.t[0])
+        step = dtype(opt.hyper[0] * math.sqrt(1 - beta_2 ** opt.t[0])
+                     / (1 - beta_1 ** opt.t[0]))
+        b1, c1, b2, c2 = dtype(beta_1), dtype(1 - beta_1), dtype(beta_2), dtype(1 - beta_2)
+        epsilon = dtype(opt.hyper[4])
         for j in range(params.shape[0]):
             g = grads[j]
-            m[j] = beta_1 * m[j] + (1 - beta_1) * g
-            v[j] = beta_2 * v[j] + (1 - beta_2) * (g * g)
+            m[j] = b1 * m[j] + c1 * g
+            v[j] = b2 * v[j] + c2 * (g * g)
             params[j] += -step * m[j] / (math.sqrt(v[j]) + epsilon)
     else:
         nesterov = opt.solver == NESTEROV
