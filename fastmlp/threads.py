@@ -10,6 +10,7 @@ and a threaded BLAS splits a product differently at each thread count. So do
 ``forward`` and ``backward``: the products' bits then depend on their shapes only.
 """
 import ctypes
+import functools
 import os
 import threading
 from contextlib import contextmanager
@@ -66,13 +67,28 @@ def limit(n):
         _local.threads = previous
 
 
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller of every BLAS in the process (scanned once)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def blas_limit(n):
+    """Every BLAS in the process on at most ``n`` threads inside the block (threadpoolctl).
+
+    For kernels whose large products run on BLAS's own threads (:mod:`fastmlp.network`);
+    the chapter's kernels run inside :data:`single_threaded_blas` instead.
+    """
+    return _blas_controller().limit(limits=n)
+
+
 def _kernel_blas():
     """``(get, set)`` thread-count functions of the BLAS the kernels call: SciPy's own library
     where it has one (pip wheels), else every BLAS in the process (one shared library, as
     conda's). OpenBLAS's own functions where it is OpenBLAS (ctypes): threadpoolctl lets only
     the first thread that set a limit set one again, and a Dask or joblib worker thread
     would silently change nothing."""
-    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    blas = _blas_controller().lib_controllers
     scipy_dir = os.path.dirname(os.path.dirname(scipy.__file__))
     own = [c for c in blas if os.path.basename(os.path.dirname(c.filepath)) == "scipy.libs"
            or c.filepath.startswith(os.path.join(scipy_dir, "scipy") + os.sep)]

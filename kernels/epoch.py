@@ -95,7 +95,7 @@ def _piece(num_features, pieces, p):
     return chunk(num_features, pieces, p, np.int64(PIECE_ALIGN))
 
 
-@jit(entry=True)
+@jit
 def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, activation,
                 params, work):
     """Thread ``slot`` of ``size``'s share of SGD steps ``first_step:last_step``.
@@ -145,7 +145,7 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
             gather_columns(X, order, (step + 1) * batch, xb, f0, f1)
 
 
-@jit(entry=True)
+@jit
 def forward_blocks(slot, size, X, activation, params, a_h, a_out):
     """Thread ``slot`` of ``size``'s share of the forward pass of every row of ``X``.
 
@@ -162,7 +162,7 @@ def forward_blocks(slot, size, X, activation, params, a_h, a_out):
                      params.bias_out, activation, a_h[r0:r1], a_out[r0:r1])
 
 
-@jit(entry=True)
+@jit
 def evaluate(slot, size, X, y, include, activation, params, work):
     """Thread ``slot`` of ``size``'s share of the squared error and correct predictions of
     the rows of ``X`` where ``include`` is set.

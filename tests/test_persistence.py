@@ -4,7 +4,7 @@ import pytest
 
 import fastmlp
 from fastmlp import persistence, reference
-from fastmlp.persistence import load_history, save_history, save_model
+from fastmlp.persistence import load_history, load_model, save_history, save_model
 from tests.conftest import quiet
 
 WEIGHTS = ("weight_h", "bias_h", "weight_out", "bias_out")
@@ -59,11 +59,81 @@ def test_file_holds_the_documented_entries(tmp_path):
     model, _ = trained_model(np.float32, "relu")
     save_model(model, tmp_path / "m.npz")
     data = arrays_of(tmp_path / "m.npz")
-    assert set(data) == set(persistence._KEYS)
-    assert data["format"] == "fastmlp-mlp" and data["format_version"] == 1
-    assert (data["num_features"], data["num_hidden"], data["num_classes"]) == (30, 7, 4)
+    layers = {"coef_0", "intercept_0", "coef_1", "intercept_1"}
+    assert set(data) == set(persistence._KEYS) | layers
+    assert data["format"] == "fastmlp-mlp" and data["format_version"] == 2
+    assert data["units"].tolist() == [30, 7, 4] and data["units"].dtype == np.int64
     assert data["activation"] == "relu" and data["dtype"] == "float32"
+    assert data["loss"] == "mse" and data["alpha"] == 0.0
     assert data["random_seed"] == 123
+    np.testing.assert_array_equal(data["coef_0"], model.weight_h.T)
+    np.testing.assert_array_equal(data["intercept_1"], model.bias_out)
+
+
+def v1_file(model, path):
+    """The file format_version 1 wrote for ``model`` (before architectures were recorded)."""
+    arrays = {"format": np.array("fastmlp-mlp"), "format_version": np.array(1),
+              "num_features": np.array(model.num_features),
+              "num_hidden": np.array(model.num_hidden),
+              "num_classes": np.array(model.num_classes),
+              "activation": np.array(model.activation), "dtype": np.array(model.dtype.__name__),
+              "random_seed": np.array(model.random_seed),
+              **{name: getattr(model, name) for name in WEIGHTS}}
+    np.savez(path, **arrays)
+    return arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_version_1_files_still_load(tmp_path, dtype):
+    model, X = trained_model(dtype, "relu", random_seed=4)
+    v1_file(model, tmp_path / "old.npz")
+    loaded = load_model(tmp_path / "old.npz", fastmlp.NeuralNetMLP)
+    for name in WEIGHTS:
+        assert getattr(loaded, name).dtype == dtype
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+    assert (loaded.activation, loaded.random_seed, loaded.num_hidden) == ("relu", 4, 7)
+    network = persistence.load_network(tmp_path / "old.npz")
+    np.testing.assert_array_equal(network.coefs[0], model.weight_h.T)
+    # float32: the two forward passes round differently (1e-7 relative per operation)
+    np.testing.assert_allclose(network.forward_output(X), model.forward(X)[1],
+                               rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_networks_round_trip_and_are_not_chapter_models(tmp_path):
+    from fastmlp.network import Network
+    net = Network([6, 5, 4, 3], "tanh", "log_loss", alpha=0.25, dtype=np.float32)
+    net.initialize(np.random.RandomState(0))
+    persistence.save_network(net, tmp_path / "net.npz")
+    loaded = persistence.load_network(tmp_path / "net.npz")
+    assert (loaded.units.tolist(), loaded.activation, loaded.loss, loaded.alpha,
+            loaded.dtype) == ([6, 5, 4, 3], "tanh", "log_loss", 0.25, np.float32)
+    np.testing.assert_array_equal(loaded.params, net.params)
+    with pytest.raises(ValueError, match="not the chapter's architecture: load it with"):
+        load_model(tmp_path / "net.npz", fastmlp.NeuralNetMLP)
+    # a chapter model saved, read as a network: the same outputs
+    model, X = trained_model()
+    save_model(model, tmp_path / "m.npz")
+    np.testing.assert_allclose(persistence.load_network(tmp_path / "m.npz").forward_output(X),
+                               model.forward(X)[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"units": np.array([30, 8, 4])}, r"coef_0 is float64 of shape \(30, 7\).*\(30, 8\)"),
+    ({"units": np.array([30, 7])}, "unexpected entries coef_1, intercept_1"),
+    ({"units": np.array([[30, 7, 4]])}, "units must be a 1-D integer array"),
+    ({"units": np.array([30, 0, 4])}, "must be >= 1"),
+    ({"intercept_1": np.zeros(5)}, r"intercept_1 is float64 of shape \(5,\)"),
+    ({"loss": np.array("hinge")}, "loss must be one of"),
+    ({"activation": np.array("softplus")}, "activation must be one of"),
+    ({"alpha": np.array(-1.0)}, "alpha must be"),
+    ({"format_version": np.array(3)}, "format version 3"),
+])
+def test_inconsistent_version_2_file_raises_value_error(tmp_path, change, message):
+    model, _ = trained_model()
+    save_model(model, tmp_path / "m.npz")
+    np.savez(tmp_path / "bad.npz", **{**arrays_of(tmp_path / "m.npz"), **change})
+    with pytest.raises(ValueError, match=message):
+        persistence.load_network(tmp_path / "bad.npz")
 
 
 def test_seed_none_and_subclass(tmp_path):
@@ -144,29 +214,33 @@ def test_truncated_file_raises_value_error(tmp_path):
     ({"bias_out": np.zeros(5)}, r"bias_out is float64 of shape \(5,\).*\(4,\)"),
     ({"num_hidden": np.array(8)}, r"weight_h .* shape \(8, 30\)"),
     ({"weight_out": np.zeros((4, 7), np.float32)}, "weight_out is float32"),
-    ({"format_version": np.array(2)}, "format version 2"),
+    ({"format_version": np.array(0)}, "format version 0"),
     ({"format": np.array("other")}, "not a fastmlp model file"),
     ({"activation": np.array("tanh")}, "activation must be one of"),
     ({"dtype": np.array("int32")}, "dtype must be"),
     ({"num_classes": np.array([4, 4])}, "num_classes has shape"),
     ({"num_features": np.array(0)}, "num_features must be >= 1"),
 ])
-def test_inconsistent_file_raises_value_error(tmp_path, change, message):
+def test_inconsistent_version_1_file_raises_value_error(tmp_path, change, message):
     model, _ = trained_model()
-    save_model(model, tmp_path / "m.npz")
-    np.savez(tmp_path / "bad.npz", **{**arrays_of(tmp_path / "m.npz"), **change})
+    np.savez(tmp_path / "bad.npz", **{**v1_file(model, tmp_path / "m.npz"), **change})
     with pytest.raises(ValueError, match=message):
         fastmlp.NeuralNetMLP.load(tmp_path / "bad.npz")
 
 
 def test_missing_entry_raises_value_error(tmp_path):
     model, _ = trained_model()
-    save_model(model, tmp_path / "m.npz")
-    data = arrays_of(tmp_path / "m.npz")
+    data = v1_file(model, tmp_path / "m.npz")
     del data["bias_h"]
     np.savez(tmp_path / "bad.npz", **data)
     with pytest.raises(ValueError, match="incomplete fastmlp model file: no bias_h"):
-        fastmlp.NeuralNetMLP.load(tmp_path / "bad.npz")
+        load_model(tmp_path / "bad.npz", fastmlp.NeuralNetMLP)
+    save_model(model, tmp_path / "m.npz")
+    data = arrays_of(tmp_path / "m.npz")
+    del data["intercept_1"], data["loss"]
+    np.savez(tmp_path / "bad.npz", **data)
+    with pytest.raises(ValueError, match="incomplete fastmlp model file: no loss"):
+        load_model(tmp_path / "bad.npz", fastmlp.NeuralNetMLP)
 
 
 def test_save_rejects_an_inconsistent_model(tmp_path):
