@@ -238,3 +238,41 @@ def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidd
         assert other[0] == first[0]
         for got, want in zip(other[1:4] + other[4], first[1:4] + first[4]):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_float32_training_over_epochs_follows_the_reference(small_data, activation):
+    """Three float32 epochs against the chapter's float64 steps on the same orders.
+
+    Each step's float32 update is within ``FLOAT32_RTOL * max|update|`` of the float64 one
+    (the gradient chain above), and storing the weights rounds them by ``eps * max|w|``
+    before and after; an error already in the weights feeds into the later gradients,
+    scaled by at most ``lr * |d grad / d w|`` (below 1 here: the steps contract). So the
+    drift stays under the sum over the steps of ``FLOAT32_RTOL * max|update| + 2 eps max|w|``.
+    """
+    X_train, y_train, _, _ = small_data
+    X32 = X_train.astype(np.float32)
+    fast, ref = _models((0, 784, 30, 10), activation, dtype=np.float32, seed=5)
+    names = ("weight_h", "bias_h", "weight_out", "bias_out")
+    for name in names:
+        setattr(ref, name, getattr(fast, name).astype(np.float64))
+    trainer = fast_model.EpochTrainer(fast, X32, y_train, 0.1, 100)
+    rng = np.random.default_rng(0)
+    X64 = X32.astype(np.float64)
+    bound = dict.fromkeys(names, 0.0)
+    eps = np.finfo(np.float32).eps
+    for _ in range(3):
+        order = rng.permutation(len(X32))
+        trainer.run(order)
+        for start in range(0, len(order) - 99, 100):
+            rows = order[start:start + 100]
+            a_h, a_out = ref.forward(X64[rows])
+            d_w_out, d_b_out, d_w_h, d_b_h = ref.backward(X64[rows], a_h, a_out, y_train[rows])
+            for name, grad in zip(names, (d_w_h, d_b_h, d_w_out, d_b_out)):
+                weights = getattr(ref, name)
+                bound[name] += FLOAT32_RTOL * np.max(np.abs(0.1 * grad)) \
+                    + 2 * eps * np.max(np.abs(weights))
+                weights -= 0.1 * grad
+    for name in names:
+        error = np.max(np.abs(getattr(fast, name).astype(np.float64) - getattr(ref, name)))
+        assert error <= bound[name], (name, error, bound[name])
