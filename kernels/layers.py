@@ -51,7 +51,16 @@ def activation_derivative(a, activation, one):
 def hidden_partial(x, weight_h, partial, f0, f1):
     """``partial = x[:, f0:f1] @ weight_h[:, f0:f1].T``: feature piece ``f0:f1`` of ``z_h`` (B, H).
     """
-    gemm_nt(x[:, f0:f1], weight_h[:, f0:f1], partial, x.dtype.type(1), x.dtype.type(0))
+    if x.shape[0] > 1:
+        gemm_nt(x[:, f0:f1], weight_h[:, f0:f1], partial, x.dtype.type(1), x.dtype.type(0))
+        return
+    row = x[0, f0:f1]
+    for h in range(weight_h.shape[0]):
+        w = weight_h[h, f0:f1]
+        s = x.dtype.type(0)
+        for f in range(row.shape[0]):
+            s += row[f] * w[f]
+        partial[0, h] = s
 
 
 @jit
@@ -133,7 +142,19 @@ def add_gradient(delta, inputs, weight, alpha, beta, f0, f1):
     delta (B, U), inputs (B, K), weight (U, K). ``alpha = -lr, beta = 1`` is the SGD
     update; ``alpha = 1, beta = 0`` writes the gradient.
     """
-    gemm_tn(delta, inputs[:, f0:f1], weight[:, f0:f1], alpha, beta)
+    if delta.shape[0] > 1:
+        gemm_tn(delta, inputs[:, f0:f1], weight[:, f0:f1], alpha, beta)
+        return
+    row = inputs[0, f0:f1]
+    for u in range(weight.shape[0]):
+        d = alpha * delta[0, u]
+        w = weight[u, f0:f1]
+        if beta == 0:
+            for f in range(row.shape[0]):
+                w[f] = d * row[f]
+        else:
+            for f in range(row.shape[0]):
+                w[f] = beta * w[f] + d * row[f]
 
 
 @jit
