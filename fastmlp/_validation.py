@@ -85,13 +85,20 @@ def check_labels(y, num_classes, num_examples=None, name="y"):
             raise ValueError(f"{name} must hold integer class labels, got non-integer values")
     elif y.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    y = _kernel_ready(np.ascontiguousarray(y, dtype=np.int64))
-    if y.size:
-        lo, hi = label_range(y)
-        if lo < 0 or hi >= num_classes:
-            raise ValueError(f"{name} holds labels in [{lo}, {hi}]; they must lie in "
-                             f"[0, {num_classes}) for a model with {num_classes} classes")
-    return y
+    return _int64_below(y, num_classes, lambda lo, hi: (
+        f"{name} holds labels in [{lo}, {hi}]; they must lie in [0, {num_classes}) for a "
+        f"model with {num_classes} classes"))
+
+
+def _int64_below(values, upper, message):
+    """``values`` as a kernel-ready int64 vector, checked to lie in ``[0, upper)``;
+    ``message(lo, hi)`` is the error's text otherwise."""
+    values = _kernel_ready(np.ascontiguousarray(values, dtype=np.int64))
+    if values.size:
+        lo, hi = label_range(values)
+        if lo < 0 or hi >= upper:
+            raise ValueError(message(lo, hi))
+    return values
 
 
 def _kernel_ready(array):
@@ -108,13 +115,9 @@ def check_order(order, num_examples):
     if order.ndim != 1 or order.dtype.kind not in "iu":
         raise ValueError(f"order must be a 1-D array of integer row indices, got dtype "
                          f"{order.dtype} and shape {order.shape}")
-    order = _kernel_ready(np.ascontiguousarray(order, dtype=np.int64))
-    if order.size:
-        lo, hi = label_range(order)
-        if lo < 0 or hi >= num_examples:
-            raise ValueError(f"order holds row indices in [{lo}, {hi}]; they must lie in "
-                             f"[0, {num_examples}) for {num_examples} examples")
-    return order
+    return _int64_below(order, num_examples, lambda lo, hi: (
+        f"order holds row indices in [{lo}, {hi}]; they must lie in [0, {num_examples}) "
+        f"for {num_examples} examples"))
 
 
 def check_parameters(model):

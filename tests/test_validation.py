@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastmlp
+from fastmlp.model import EpochTrainer
 from tests.conftest import quiet
 
 WEIGHTS = ("weight_h", "bias_h", "weight_out", "bias_out")
@@ -141,3 +142,26 @@ def test_float32_model_converts_and_checks_float64_input(data):
         model.forward(bad)
     with pytest.raises(ValueError, match="NaN or infinity"):
         fastmlp.train(model, bad, y, X, y, 1)
+
+
+@pytest.mark.parametrize("order, first, last, message", [
+    (np.array([0, 1, 300]), 0, None, r"row indices in \[0, 300\]"),
+    (np.array([-1, 2, 3]), 0, None, r"row indices in \[-1, 3\]"),
+    (np.arange(300.0), 0, None, "integer row indices"),
+    (np.arange(300).reshape(3, 100), 0, None, "1-D array"),
+    (np.arange(300), 0, 4, "steps 0:4 are not within the 3 steps"),
+    (np.arange(300), 2, 1, "steps 2:1"),
+    (np.arange(300), -1, 2, "first_step must be >= 0"),
+    (np.arange(150), 0, 2, "steps 0:2 are not within the 1 steps"),
+], ids=["index-past-the-end", "negative-index", "float-order", "2-d-order", "steps-past-the-end",
+        "steps-reversed", "negative-first-step", "order-too-short"])
+def test_epoch_trainer_run_checks_order_and_steps_before_any_kernel(order, first, last, message):
+    """``EpochTrainer.run`` is documented API: an order or a step range that would read
+    outside ``X`` (Numba does not bounds-check) is a ValueError, and the weights stay."""
+    rng = np.random.default_rng(0)
+    model = quiet(fastmlp.NeuralNetMLP, 784, 20, 10)
+    trainer = EpochTrainer(model, rng.random((300, 784)), rng.integers(0, 10, 300), 0.1, 100)
+    before = model.weight_h.copy()
+    with pytest.raises(ValueError, match=message):
+        trainer.run(order, first, last)
+    np.testing.assert_array_equal(model.weight_h, before)
