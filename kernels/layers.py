@@ -11,7 +11,7 @@ Shapes: x (B, F), weight_h (H, F), a_h (B, H), weight_out (C, H), a_out (B, C).
   deltas) and runs as loops on rows ``n0:n1``: the same code for any split of the
   rows, so every element has the same bits whichever thread computes it.
 """
-from ._config import ONE, RELU, ZERO, jit
+from ._config import RELU, ZERO, jit
 from .blas import gemm_nt, gemm_tn
 from .exp import exp
 

@@ -33,11 +33,11 @@ def saved(tmp_path_factory):
     """Two real ``bench --quick`` results on tiny data: 1 thread, and 1 plus all threads."""
     folder = tmp_path_factory.mktemp("bench")
     results = {}
-    for name, threads in (("one", ["1"]), ("all", ["1", str(ALL_THREADS)])):
+    for name, counts in (("one", ["1"]), ("all", ["1", str(ALL_THREADS)])):
         path = folder / f"{name}.json"
         results[name] = path, run(benchmarks_main.main, ["bench", "--quick", "--rows", TINY_ROWS,
                                                    "--rounds", "1", "--output", str(path),
-                                                   "--threads", *threads])
+                                                   "--threads", *counts])
     return results
 
 
