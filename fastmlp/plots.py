@@ -92,12 +92,13 @@ def plot_digit_variants(X, y, digit=7, image_shape=(28, 28), n=25):
     return _image_grid(images, image_shape, n)
 
 
-def plot_loss(epoch_loss):
-    """Training MSE per epoch (section 12.4).
+def plot_loss(epoch_loss, ylabel="Mean squared error"):
+    """Training MSE (or another loss, named by `ylabel`) per epoch (section 12.4).
 
     Parameters
     ----------
     epoch_loss : sequence of float
+    ylabel : str, default "Mean squared error"
 
     Returns
     -------
@@ -106,7 +107,7 @@ def plot_loss(epoch_loss):
     fig = Figure(layout="tight")
     ax = fig.subplots()
     ax.plot(range(len(epoch_loss)), epoch_loss)
-    ax.set_ylabel("Mean squared error")
+    ax.set_ylabel(ylabel)
     ax.set_xlabel("Epoch")
     return fig
 

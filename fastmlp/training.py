@@ -16,10 +16,13 @@ import numpy as np
 from . import reference
 
 
-def epoch_line(epoch, num_epochs, train_mse, train_acc, valid_acc):
-    """The chapter's per-epoch line; `epoch` counts from 1, accuracies are in %."""
+def epoch_line(epoch, num_epochs, train_mse, train_acc, valid_acc, loss_name="MSE"):
+    """The chapter's per-epoch line; `epoch` counts from 1, accuracies are in %.
+
+    `loss_name` names the training loss (``Train MSE: ...``, the chapter's).
+    """
     return (f'Epoch: {epoch:03d}/{num_epochs:03d} '
-            f'| Train MSE: {train_mse:.4f} '
+            f'| Train {loss_name}: {train_mse:.4f} '
             f'| Train Acc: {train_acc:.2f}% '
             f'| Valid Acc: {valid_acc:.2f}%')
 
@@ -60,7 +63,7 @@ class History:
 
 
 def train_epochs(trainer, X_valid, y_valid, num_epochs, permutation, *, show=print,
-                 piece_seconds=None, progress=None, stop=None):
+                 loss_name="MSE", piece_seconds=None, progress=None, stop=None):
     """The chapter's loop: per epoch, SGD over a fresh shuffle, then evaluate train and valid.
 
     The random draws are the chapter's: per epoch the training order
@@ -79,6 +82,8 @@ def train_epochs(trainer, X_valid, y_valid, num_epochs, permutation, *, show=pri
         (:func:`fastmlp.model.permutation`, or :func:`reference_permutation`).
     show : callable or None, default print
         Receives each epoch line; None shows nothing.
+    loss_name : str, default "MSE"
+        The loss ``trainer.evaluate`` returns, as the epoch lines name it.
     piece_seconds : float, optional
         Run each epoch in compiled pieces of about this many seconds (the
         first piece is one step; each next one at most ten times longer),
@@ -120,7 +125,8 @@ def train_epochs(trainer, X_valid, y_valid, num_epochs, permutation, *, show=pri
         history.epoch_loss.append(train_mse)
         history.epoch_train_acc.append(train_acc)
         history.epoch_valid_acc.append(valid_acc)
-        history.lines.append(epoch_line(e + 1, num_epochs, train_mse, train_acc, valid_acc))
+        history.lines.append(epoch_line(e + 1, num_epochs, train_mse, train_acc, valid_acc,
+                                        loss_name))
         if show is not None:
             show(history.lines[-1])
         if stop() and e + 1 < num_epochs:
