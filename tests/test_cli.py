@@ -157,7 +157,10 @@ def test_no_command_runs_train_with_the_chapters_defaults(monkeypatch):
     assert train.resolve_settings(defaults, fell_back=False) == train.CHAPTER_SETTINGS
     assert (defaults.dataset, defaults.hidden, defaults.activation, defaults.epochs, defaults.lr,
             defaults.batch_size, defaults.seed, defaults.dtype, defaults.backend) == \
-        ("mnist", 50, "sigmoid", 40, 0.1, 100, 123, "float64", "numba")
+        ("mnist", (50,), "sigmoid", 40, 0.1, 100, 123, "float64", "numba")
+    assert (defaults.loss, defaults.solver, defaults.momentum, defaults.nesterov,
+            defaults.alpha) == ("mse", "sgd", 0, False, 0)
+    assert train.select_backend(defaults) is train.BACKENDS["numba"]  # the chapter's model
     assert two_epochs.epochs == 2
 
 
@@ -169,7 +172,7 @@ def test_help_documents_every_option_with_its_default():
     train.add_train_command(subparsers)
     actions = [action for action in subparsers.choices["train"]._actions
                if action.default != argparse.SUPPRESS]  # all but --help
-    assert len(actions) == 15
+    assert len(actions) == 23
     for action in actions:
         assert action.option_strings[-1] in text
         if action.default is not None:
@@ -192,6 +195,25 @@ def test_help_documents_every_option_with_its_default():
     (["--data-dir", "{missing}"], "--data-dir"),
     (["--backend", "numpy", "--dtype", "float32"], "--dtype float32"),
     (["--backend", "numpy", "--compare"], "--compare"),
+    (["--hidden", "10,,5"], "--hidden"),
+    (["--hidden", "10,"], "--hidden"),
+    (["--hidden", "10,-5"], "--hidden"),
+    (["--hidden", "ten"], "--hidden"),
+    (["--activation", "softmax"], "--activation"),
+    (["--loss", "hinge"], "--loss"),
+    (["--solver", "lbfgs"], "--solver"),
+    (["--momentum", "1.5"], "--momentum"),
+    (["--momentum", "-0.1"], "--momentum"),
+    (["--alpha", "-1"], "--alpha"),
+    (["--alpha", "inf"], "--alpha"),
+    (["--beta1", "0.8"], "--beta1 is Adam's: add --solver adam"),
+    (["--beta2", "0.9", "--epsilon", "1e-6"], "--beta2, --epsilon are Adam's"),
+    (["--solver", "adam", "--beta1", "1"], "--beta1"),
+    (["--solver", "adam", "--beta2", "-0.5"], "--beta2"),
+    (["--solver", "adam", "--epsilon", "0"], "--epsilon"),
+    (["--solver", "adam", "--momentum", "0.9"], "--momentum and --nesterov are for --solver sgd"),
+    (["--solver", "adam", "--nesterov"], "--nesterov are for --solver sgd"),
+    (["--nesterov"], "--nesterov needs --momentum > 0"),
 ])
 def test_bad_options_give_one_line_before_loading_data(tmp_path, monkeypatch, options, message):
     def no_loading(*args, **kwargs):

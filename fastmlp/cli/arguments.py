@@ -58,3 +58,32 @@ def positive_float(text):
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
+
+
+def float_in(low, high=math.inf, high_open=False):
+    """An argparse ``type``: a finite number in ``[low, high]`` (``[low, high)`` if `high_open`)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high
+                and not (high_open and value == high)):
+            bounds = f">= {low:g}" if high == math.inf else \
+                f"in [{low:g}, {high:g}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bounds}, got {text!r}")
+        return value
+    return parse
+
+
+def widths(text):
+    """argparse type: comma-separated layer widths, each an integer >= 1 (``"256,128"``)."""
+    parts = text.split(",")
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be one or more integers >= 1 separated by "
+                                         f"commas, such as 256,128, got {text!r}")
+    return values

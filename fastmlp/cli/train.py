@@ -1,4 +1,4 @@
-"""``fastmlp train``: the chapter's job on the command line.
+"""``fastmlp train``: the chapter's job on the command line, and general networks.
 
 Load MNIST, normalise it, split it 55000/5000/10000, train
 ``NeuralNetMLP(784, 50, 10)`` for 40 epochs after ``np.random.seed(123)``,
@@ -6,6 +6,9 @@ print the chapter's per-epoch lines and the test accuracy, then save the
 model, the history and the chapter's figures. On scikit-learn's 8x8 digits
 (the fallback when MNIST cannot be had) the options left unset take
 :data:`DIGITS_SETTINGS` instead of the chapter's, which are for MNIST.
+Options beyond the chapter's network (``--hidden 256,128``, ``--loss
+log_loss``, ``--solver adam``, ...) train a :class:`fastmlp.network.Network`
+through the same loop (:mod:`fastmlp.cli.deep`).
 """
 import argparse
 import contextlib
@@ -19,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets, model, reference, training
-from ..persistence import save_history, save_model
+from .. import datasets, training
+from ..persistence import save_history
 from ..threads import get_num_threads, set_num_threads
 from ..threads import max_threads as threads_max
+from . import deep
 from .arguments import (EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CLIError, HelpFormatter, int_in,
-                        positive_float)
+                        positive_float, widths)
+from .backends import BACKENDS
 from .console import InterruptFlag, Progress, silent
 
 PIECE_SECONDS = 0.1
@@ -38,6 +43,10 @@ DIGITS_SETTINGS = {"epochs": 40, "lr": 1.0, "batch_size": 100}
 """For the 1,412 training images of the 8x8 digits, whose 14 steps an epoch leave the model
 underfit at the chapter's learning rate (figures in docs/trainer.md); same batch size, so the
 same compiled kernels as the chapter's run."""
+ADAM_LR = {"mnist": 0.001, "digits": 0.01}
+"""``--solver adam``'s learning rate when not given: scikit-learn's ``learning_rate_init`` on
+MNIST; ten times that on the digits fallback, whose 14 steps an epoch it leaves at chance for
+the first epochs."""
 
 
 def add_train_command(subparsers):
@@ -47,25 +56,31 @@ def add_train_command(subparsers):
         help="train the chapter's MLP, print its epochs and test accuracy, save model and figures",
         description="Train the chapter's MLP exactly as the chapter does (the defaults are its "
                     "run), print its per-epoch lines and the test accuracy, and write the model, "
-                    "the history and the chapter's figures to --out. Ctrl-C stops between "
-                    "training steps and saves what was trained (exit status 130).")
+                    "the history and the chapter's figures to --out. Options beyond the "
+                    "chapter's network (several hidden layers, tanh or identity, log_loss, adam, "
+                    "momentum, alpha) train a general network in the same loop. Ctrl-C stops "
+                    "between training steps and saves what was trained (exit status 130).")
     p.add_argument("--dataset", choices=("mnist", "digits"), default="mnist",
                    help="mnist, or scikit-learn's 8x8 digits (mnist falls back to the digits, "
                         "with a notice, when it is neither configured nor downloadable)")
     p.add_argument("--data-dir", metavar="DIR",
                    help=f"folder with the four MNIST IDX files (default: ${datasets.ENV_VAR}, "
                         f"else download with scikit-learn's fetch_openml)")
-    p.add_argument("--hidden", type=int_in(1), default=50, metavar="N",
-                   help="hidden units")
-    p.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid",
-                   help="hidden-layer activation (relu is the chapter's exercise)")
+    p.add_argument("--hidden", type=widths, default="50", metavar="N[,N...]",
+                   help="hidden units: one width, or one per hidden layer (256,128)")
+    p.add_argument("--activation", choices=("sigmoid", "logistic", "relu", "tanh", "identity"),
+                   default="sigmoid",
+                   help="hidden-layer activation (relu is the chapter's exercise; logistic is "
+                        "sigmoid)")
     fallback = "the chapter's {}; {} on the digits fallback"
     p.add_argument("--epochs", type=int_in(1), metavar="N",
                    help=f"training epochs (default: "
                         f"{fallback.format(CHAPTER_SETTINGS['epochs'], DIGITS_SETTINGS['epochs'])})")
     p.add_argument("--lr", type=positive_float,
-                   help=f"SGD learning rate (default: "
-                        f"{fallback.format(CHAPTER_SETTINGS['lr'], DIGITS_SETTINGS['lr'])})")
+                   help=f"learning rate (default: "
+                        f"{fallback.format(CHAPTER_SETTINGS['lr'], DIGITS_SETTINGS['lr'])}; "
+                        f"with --solver adam {ADAM_LR['mnist']}, {ADAM_LR['digits']} on the "
+                        f"digits fallback)")
     p.add_argument("--batch-size", type=int_in(1), metavar="N",
                    help="training minibatch size (the evaluation uses 100, as in the chapter; "
                         "default: " + fallback.format(CHAPTER_SETTINGS['batch_size'],
@@ -81,7 +96,9 @@ def add_train_command(subparsers):
                    help="threads for the kernels and BLAS (default: Numba's, all cores)")
     p.add_argument("--backend", choices=("numba", "numpy"), default="numba",
                    help="numba: fastmlp's kernels; numpy: the chapter's pure-NumPy code "
-                        "(fastmlp.reference), same numbers, slower")
+                        "(fastmlp.reference; for other networks fastmlp.reference_deep), same "
+                        "numbers, slower")
+    deep.add_options(p)
     p.add_argument("--out", default="fastmlp-out", metavar="DIR",
                    help="folder for model.npz, history.json and the figures (created if needed)")
     p.add_argument("--no-plots", action="store_true",
@@ -98,9 +115,12 @@ def resolve_settings(args, fell_back):
     """Fill the unset ``epochs``, ``lr`` and ``batch_size`` of `args`; return what was filled.
 
     The chapter's (:data:`CHAPTER_SETTINGS`), or on the digits fallback
-    (`fell_back`) :data:`DIGITS_SETTINGS`.
+    (`fell_back`) :data:`DIGITS_SETTINGS`; with Adam, its learning rate
+    (:data:`ADAM_LR`).
     """
     settings = DIGITS_SETTINGS if fell_back else CHAPTER_SETTINGS
+    if args.solver == "adam":
+        settings = {**settings, "lr": ADAM_LR["digits" if fell_back else "mnist"]}
     filled = {key: value for key, value in settings.items() if getattr(args, key) is None}
     for key, value in filled.items():
         setattr(args, key, value)
@@ -152,29 +172,14 @@ def load_data(dataset, data_dir=None):
     return Data(name, X, y, image_shape, *parts, notice=notice)
 
 
-@dataclass(frozen=True)
-class Backend:
-    """What a training run needs from an implementation: model, trainer, shuffle, evaluation."""
+def select_backend(args, name=None):
+    """The backend `name` (default: ``args.backend``) for the network the options of `args` ask for.
 
-    name: str
-    description: str
-    make_model: object  # (num_features, num_hidden, num_classes, activation, dtype) -> model
-    trainer: type
-    permutation: object  # n -> the epoch's order, drawn from np.random
-    compute_mse_and_acc: object
-
-
-BACKENDS = {
-    "numba": Backend(
-        "numba", "fastmlp's Numba kernels",
-        lambda f, h, c, activation, dtype: model.NeuralNetMLP(f, h, c, activation=activation,
-                                                              dtype=dtype),
-        model.EpochTrainer, model.permutation, model.compute_mse_and_acc),
-    "numpy": Backend(
-        "numpy", "the chapter's NumPy code",
-        lambda f, h, c, activation, dtype: reference.NeuralNetMLP(f, h, c, activation=activation),
-        training.ReferenceTrainer, training.reference_permutation, reference.compute_mse_and_acc),
-}
+    The chapter's ``NeuralNetMLP`` (:data:`BACKENDS`) when they are its
+    configuration, else the general network's (:func:`fastmlp.cli.deep.backend`).
+    """
+    name = name or args.backend
+    return BACKENDS[name] if deep.is_chapter(args) else deep.backend(name, args)
 
 
 @dataclass
@@ -243,7 +248,7 @@ def train_job(backend, data, args, show=print, progress=None, interrupt=None):
     run.prepare_seconds = time.perf_counter() - start
     run.history = training.train_epochs(
         trainer, X_valid, y_valid, args.epochs, backend.permutation, show=show,
-        piece_seconds=PIECE_SECONDS, progress=progress,
+        loss_name=backend.loss_name, piece_seconds=PIECE_SECONDS, progress=progress,
         stop=(lambda: interrupt.requested) if interrupt else None)
     if run.interrupted is None:
         start = time.perf_counter()
@@ -271,6 +276,7 @@ def _check_train_options(args):
 
     Creates ``args.out`` if needed and returns it as a Path.
     """
+    deep.check_options(args)
     if args.backend == "numpy" and args.dtype != "float64":
         raise CLIError("--dtype float32 needs --backend numba (the NumPy reference computes "
                        "in float64)", EXIT_USAGE)
@@ -308,8 +314,10 @@ def _history(run, args):
             "wall_time_s": run.seconds, "options": options}
 
 
-def write_figures(out, net, data, run):
+def write_figures(out, net, data, run, loss_label="Mean squared error"):
     """Write the chapter's figures (:data:`FIGURES`, and ``pca3d.html`` with plotly) to `out`.
+
+    `net` has the chapter model's ``forward``; `loss_label` is the loss figure's axis label.
 
     Returns
     -------
@@ -322,7 +330,7 @@ def write_figures(out, net, data, run):
     makers = {
         "classes.png": lambda: plots.plot_class_examples(data.X, data.y, data.image_shape),
         "digit7.png": lambda: plots.plot_digit_variants(data.X, data.y, 7, data.image_shape),
-        "loss.png": lambda: plots.plot_loss(history.epoch_loss),
+        "loss.png": lambda: plots.plot_loss(history.epoch_loss, loss_label),
         "accuracy.png": lambda: plots.plot_accuracy(history.epoch_train_acc,
                                                     history.epoch_valid_acc),
         "misclassified.png": lambda: plots.plot_misclassified(net, data.X_test, data.y_test,
@@ -358,14 +366,14 @@ def run_train(args):
     if args.batch_size > len(data.X_train):
         raise CLIError(f"--batch-size {args.batch_size} is larger than the "
                        f"{len(data.X_train)} training examples", EXIT_USAGE)
-    backend = BACKENDS[args.backend]
+    backend = select_backend(args)
     progress = Progress(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     with InterruptFlag() as interrupt:
         run = train_job(backend, data, args, show, progress, interrupt)
         if interrupt.requested and run.interrupted is None:
             run.history.interrupted = "after the test evaluation"
     start = time.perf_counter()
-    save_model(run.model, out / "model.npz")
+    backend.save(run.model, out / "model.npz")
     save_history(_history(run, args), out / "history.json")
     if run.interrupted:
         print(f"Interrupted {run.interrupted}: saved the model and the history of "
@@ -374,7 +382,8 @@ def run_train(args):
     print(f'Test accuracy: {run.test_acc:.2f}%')
     written = ["model.npz", "history.json"]
     if not args.no_plots:
-        written += write_figures(out, run.model, data, run)
+        written += write_figures(out, backend.plot_model(run.model), data, run,
+                                 "Mean squared error" if args.loss == "mse" else "Log-loss")
     show(f"Wrote {', '.join(written)} to {out}")
     print(_wall_time_line(args, backend, run, data_seconds, time.perf_counter() - start))
     if args.compare:
@@ -412,10 +421,12 @@ def _wall_time_line(args, backend, run, data_seconds, output_seconds):
 
 def _compare(run, data, args, progress):
     """Time the NumPy reference on the job `run` did and print the speedup (``--compare``)."""
-    print("Timing the chapter's NumPy code (fastmlp.reference) on the same job...")
+    ref_backend = select_backend(args, "numpy")
+    module = "fastmlp.reference" if deep.is_chapter(args) else "fastmlp.reference_deep"
+    print(f"Timing {ref_backend.description} ({module}) on the same job...")
     quiet_args = argparse.Namespace(**{**vars(args), "quiet": True})
     with InterruptFlag() as interrupt:
-        ref = train_job(BACKENDS["numpy"], data, quiet_args, silent, progress, interrupt)
+        ref = train_job(ref_backend, data, quiet_args, silent, progress, interrupt)
     if ref.interrupted:
         print(f"Interrupted the reference run {ref.interrupted}; fastmlp's results are saved")
         return EXIT_INTERRUPTED
