@@ -27,9 +27,13 @@ relu = reference.relu
 accuracy = reference.accuracy
 
 # Multiply-adds per training step and thread below which a team costs more than it gains:
-# measured (2-core VM, batch 1, 784 x 50, 39,000 a step) 57 ms an epoch at 2 threads, 58 at 1,
-# and 2.2x slower at 2 threads right after NumPy's BLAS (its threads spin for a while).
-TEAM_MIN_WORK = 200_000
+# measured (2-core Zen 4 VM, 784 inputs) batch 1, 50 hidden (39,000 a step): 6.3 us a step
+# at 2 threads, 8.6 at 1; batch 2: 14.5 against 13.4 (BLAS calls too small to share).
+TEAM_MIN_WORK = 16_384
+# Multiply-adds of the steps one team call runs (~5 ms on one core): the team's size is
+# chosen again between calls, so a thread pool that was spinning when the epoch began
+# (see fastmlp.team.size) costs the epoch only its first calls.
+SEGMENT_WORK = 1 << 27
 
 
 class NeuralNetMLP(reference.NeuralNetMLP):
@@ -84,8 +88,8 @@ class NeuralNetMLP(reference.NeuralNetMLP):
             if num_blocks <= 1:
                 layers.forward_rows(X, *params, activation, a_h, a_out)
             else:
-                team.run(epoch.forward_blocks, min(get_num_threads(), num_blocks), X, activation,
-                         params, a_h, a_out)
+                size = team.size(min(get_num_threads(), num_blocks))
+                team.run(epoch.forward_blocks, size, X, activation, params, a_h, a_out)
         if np.ndim(x) == 1:
             return a_h[0], a_out[0]
         return a_h, a_out
@@ -253,12 +257,15 @@ class EpochTrainer:
                              f"{order.shape[0] // self.minibatch_size} steps of this order")
         params = Params(*check_parameters(self.model))
         work = self.minibatch_size * params.weight_h.size
-        self.team_size = max(1, min(get_num_threads(), self._work.partial.shape[0],
-                                    work // TEAM_MIN_WORK))
-        self._work.sync[:] = 0
+        wanted = max(1, min(get_num_threads(), self._work.partial.shape[0], work // TEAM_MIN_WORK))
+        steps = max(1, SEGMENT_WORK // (2 * work))
         with single_threaded_blas:
-            team.run(epoch.train_steps, self.team_size, self.X, self.y, order, first_step,
-                     last_step, self.learning_rate, self.activation, params, self._work)
+            for start in range(first_step, last_step, steps):
+                self.team_size = team.size(wanted)
+                self._work.sync[:] = 0
+                team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start,
+                         min(start + steps, last_step), self.learning_rate, self.activation,
+                         params, self._work)
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on ``X, y`` checked by :meth:`check_data`
@@ -284,7 +291,7 @@ def _evaluate(params, activation, X, y, order, minibatch_size):
     num_used = X.shape[0] // minibatch_size * minibatch_size
     include = np.zeros(X.shape[0], np.bool_)
     include[order[:num_used]] = True
-    size = min(get_num_threads(), -(-X.shape[0] // epoch.EVAL_BLOCK))
+    size = team.size(min(get_num_threads(), -(-X.shape[0] // epoch.EVAL_BLOCK)))
     work = epoch.eval_workspace(params, X.shape[0], size)
     with single_threaded_blas:
         team.run(epoch.evaluate, size, X, y, include, activation, params, work)

@@ -48,19 +48,30 @@ def activation_derivative(a, activation, one):
 
 
 @jit
+def _dot(a, b):
+    """``a @ b`` of two 1-D views (the one-row products: cheaper than a BLAS call)."""
+    s = a.dtype.type(0)
+    for f in range(a.shape[0]):
+        s += a[f] * b[f]
+    return s
+
+
+@jit
+def _add_scaled(w, d, x):
+    """``w += d * x`` on 1-D views (the one-row update)."""
+    for f in range(w.shape[0]):
+        w[f] += d * x[f]
+
+
+@jit
 def hidden_partial(x, weight_h, partial, f0, f1):
     """``partial = x[:, f0:f1] @ weight_h[:, f0:f1].T``: feature piece ``f0:f1`` of ``z_h`` (B, H).
     """
     if x.shape[0] > 1:
         gemm_nt(x[:, f0:f1], weight_h[:, f0:f1], partial, x.dtype.type(1), x.dtype.type(0))
         return
-    row = x[0, f0:f1]
     for h in range(weight_h.shape[0]):
-        w = weight_h[h, f0:f1]
-        s = x.dtype.type(0)
-        for f in range(row.shape[0]):
-            s += row[f] * w[f]
-        partial[0, h] = s
+        partial[0, h] = _dot(x[0, f0:f1], weight_h[h, f0:f1])
 
 
 @jit
@@ -152,9 +163,29 @@ def add_gradient(delta, inputs, weight, alpha, beta, f0, f1):
         if beta == 0:
             for f in range(row.shape[0]):
                 w[f] = d * row[f]
-        else:
-            for f in range(row.shape[0]):
-                w[f] = beta * w[f] + d * row[f]
+        else:  # the SGD update (beta = 1): the same code as in update_then_partial
+            _add_scaled(w, d, row)
+
+
+@jit
+def update_then_partial(delta, x, weight, learning_rate, x_next, partial, f0, f1, with_partial):
+    """``weight[:, f0:f1] -= lr * delta.T @ x[:, f0:f1]``, then (``with_partial``) ``partial =
+    x_next[:, f0:f1] @ weight[:, f0:f1].T``: a piece's SGD update and the next step's share of
+    ``z_h``.
+
+    For one row, one pass over the weights: each row of ``weight`` is updated and dotted
+    while it is in L1 (that step is bound by the weights' traffic, not by arithmetic).
+    """
+    if delta.shape[0] > 1:
+        add_gradient(delta, x, weight, -learning_rate, weight.dtype.type(1), f0, f1)
+        if with_partial:
+            hidden_partial(x_next, weight, partial, f0, f1)
+        return
+    for u in range(weight.shape[0]):
+        w = weight[u, f0:f1]
+        _add_scaled(w, -learning_rate * delta[0, u], x[0, f0:f1])
+        if with_partial:
+            partial[0, u] = _dot(x_next[0, f0:f1], w)
 
 
 @jit

@@ -78,12 +78,12 @@ def permutation(key, pos, out):
 
 
 @jit
-def gather_columns(X, order, start, xb, f0, f1):
-    """``xb[n, f0:f1] = X[order[start + n], f0:f1]`` for every row ``n`` of ``xb``."""
-    for n in range(xb.shape[0]):
+def gather_columns(X, order, start, f0, f1, out):
+    """``out[n, :f1 - f0] = X[order[start + n], f0:f1]`` for every row ``n`` of ``out``."""
+    for n in range(out.shape[0]):
         # Between 1-D row views: measured 2x faster than indexing the 2-D arrays, and unlike a
         # slice assignment no shape-error path to compile (3 s of a cold start)
         src = X[order[start + n], f0:f1]
-        dst = xb[n, f0:f1]
+        dst = out[n, :f1 - f0]
         for f in range(src.shape[0]):
             dst[f] = src[f]

@@ -62,3 +62,24 @@ def test_a_stop_between_pieces_keeps_the_completed_epochs(small_data):
     assert history.interrupted == "during epoch 2 (5/18 steps)"
     assert len(history.lines) == len(history.epoch_loss) == 1
     assert history.train_seconds > 0 and history.eval_seconds > 0
+
+
+@pytest.mark.parametrize("batch", [1, 3, 100])
+def test_runs_of_odd_steps_and_segments_give_the_bits_of_one_run(small_data, monkeypatch, batch):
+    """``EpochTrainer.run`` over steps ``0:3``, ``3:8``, ``8:`` (and, inside one call, team
+    calls of 3 steps each: ``SEGMENT_WORK``) trains to the bits of one whole run."""
+    X_train, y_train = small_data[0][:900], small_data[1][:900]
+    order = np.random.default_rng(7).permutation(900)
+    results = []
+    for cuts, segment_steps in (((0, None), None), ((0, 3, 8, None), None), ((0, None), 3)):
+        if segment_steps is not None:
+            work = batch * 784 * 20
+            monkeypatch.setattr(model, "SEGMENT_WORK", 2 * work * segment_steps)
+        net = quiet(fastmlp.NeuralNetMLP, 784, 20, 10)
+        trainer = model.EpochTrainer(net, X_train, y_train, 0.1, batch)
+        for first, last in zip(cuts[:-1], cuts[1:]):
+            trainer.run(order, first, last)
+        results.append([net.weight_h.copy(), net.bias_h.copy(), net.weight_out.copy()])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
