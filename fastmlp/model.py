@@ -7,6 +7,8 @@ arrays to a kernel in :mod:`fastmlp.kernels`: ``forward`` and ``backward`` on th
 calling thread, the fused epoch and the evaluation on a team of threads
 (:mod:`fastmlp.team`).
 """
+import contextlib
+
 import numpy as np
 
 from . import reference, team
@@ -84,7 +86,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         a_out = np.empty((X.shape[0], self.num_classes), self.dtype)
         activation = check_activation(self.activation)
         num_blocks = -(-X.shape[0] // epoch.EVAL_BLOCK)  # each block one product, at any thread count
-        with single_threaded_blas:
+        with _blas_for(X.shape[0]):
             if num_blocks <= 1:
                 layers.forward_rows(X, *params, activation, a_h, a_out)
             else:
@@ -109,7 +111,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         y = check_labels(y, self.num_classes, X.shape[0])
         grads = Params(np.empty_like(weight_h), np.empty(num_hidden, self.dtype),
                        np.empty_like(weight_out), np.empty(self.num_classes, self.dtype))
-        with single_threaded_blas:
+        with _blas_for(X.shape[0]):
             layers.backward_rows(X, a_h, a_out, y, weight_out, check_activation(self.activation),
                                  np.empty_like(a_out), np.empty_like(a_h), *grads)
         return grads.weight_out, grads.bias_out, grads.weight_h, grads.bias_h
@@ -297,6 +299,12 @@ def _evaluate(params, activation, X, y, order, minibatch_size):
         team.run(epoch.evaluate, size, X, y, include, activation, params, work)
     mse = np.float64(work.block_sse.sum() / (num_used * params.weight_out.shape[0]))
     return mse, work.block_correct.sum() / num_used
+
+
+def _blas_for(num_rows):
+    """BLAS held at one thread for a kernel on ``num_rows`` rows; nothing for one row, whose
+    products are loops (the context costs ~2 us, as much as a one-row layer)."""
+    return single_threaded_blas if num_rows > 1 else contextlib.nullcontext()
 
 
 def _check_num_labels(nnet, num_labels):
