@@ -36,6 +36,10 @@ TEAM_MIN_WORK = 16_384
 # chosen again between calls, so a thread pool that was spinning when the epoch began
 # (see fastmlp.team.size) costs the epoch only its first calls.
 SEGMENT_WORK = 1 << 27
+# Multiply-adds below which a team call runs on one thread: starting a worker on another CPU
+# cost ~200 us on a 2-core VM (an idle virtual CPU is woken; 26 us on the same CPU), the
+# time one core takes for ~5M multiply-adds.
+TEAM_CALL_MIN_WORK = 1 << 24
 
 
 class NeuralNetMLP(reference.NeuralNetMLP):
@@ -90,7 +94,8 @@ class NeuralNetMLP(reference.NeuralNetMLP):
             if num_blocks <= 1:
                 layers.forward_rows(X, *params, activation, a_h, a_out)
             else:
-                size = team.size(min(get_num_threads(), num_blocks))
+                size = _team_size(min(get_num_threads(), num_blocks),
+                                  params.weight_h.size * X.shape[0])
                 team.run(epoch.forward_blocks, size, X, activation, params, a_h, a_out)
         if np.ndim(x) == 1:
             return a_h[0], a_out[0]
@@ -261,6 +266,8 @@ class EpochTrainer:
         work = self.minibatch_size * params.weight_h.size
         wanted = max(1, min(get_num_threads(), self._work.partial.shape[0], work // TEAM_MIN_WORK))
         steps = max(1, SEGMENT_WORK // (2 * work))
+        if 2 * work * (last_step - first_step) < TEAM_CALL_MIN_WORK:
+            wanted = 1
         with single_threaded_blas:
             for start in range(first_step, last_step, steps):
                 self.team_size = team.size(wanted)
@@ -293,12 +300,18 @@ def _evaluate(params, activation, X, y, order, minibatch_size):
     num_used = X.shape[0] // minibatch_size * minibatch_size
     include = np.zeros(X.shape[0], np.bool_)
     include[order[:num_used]] = True
-    size = team.size(min(get_num_threads(), -(-X.shape[0] // epoch.EVAL_BLOCK)))
+    size = _team_size(min(get_num_threads(), -(-X.shape[0] // epoch.EVAL_BLOCK)),
+                      params.weight_h.size * X.shape[0])
     work = epoch.eval_workspace(params, X.shape[0], size)
     with single_threaded_blas:
         team.run(epoch.evaluate, size, X, y, include, activation, params, work)
     mse = np.float64(work.block_sse.sum() / (num_used * params.weight_out.shape[0]))
     return mse, work.block_correct.sum() / num_used
+
+
+def _team_size(wanted, work):
+    """:func:`fastmlp.team.size` of ``wanted`` threads for a call of ``work`` multiply-adds."""
+    return team.size(wanted) if work >= TEAM_CALL_MIN_WORK else 1
 
 
 def _blas_for(num_rows):

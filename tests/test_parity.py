@@ -222,6 +222,7 @@ def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidd
     results = []
     for threads in (1, 2, 3, 4):
         monkeypatch.setattr(fast_model, "TEAM_MIN_WORK", 1)  # a team even for small steps
+        monkeypatch.setattr(fast_model, "TEAM_CALL_MIN_WORK", 0)  # and for small calls
         monkeypatch.setattr(fast_model, "get_num_threads", lambda threads=threads: threads)
         monkeypatch.setattr(fast_model.team, "size", lambda wanted: wanted)  # even past the cores
         model = quiet(fastmlp.NeuralNetMLP, 784, num_hidden, 10)
