@@ -266,15 +266,13 @@ class EpochTrainer:
         work = self.minibatch_size * params.weight_h.size
         wanted = max(1, min(get_num_threads(), self._work.partial.shape[0], work // TEAM_MIN_WORK))
         steps = max(1, SEGMENT_WORK // (2 * work))
-        if 2 * work * (last_step - first_step) < TEAM_CALL_MIN_WORK:
-            wanted = 1
         with single_threaded_blas:
             for start in range(first_step, last_step, steps):
-                self.team_size = team.size(wanted)
+                end = min(start + steps, last_step)
+                self.team_size = _team_size(wanted, 2 * work * (end - start))
                 self._work.sync[:] = 0
-                team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start,
-                         min(start + steps, last_step), self.learning_rate, self.activation,
-                         params, self._work)
+                team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start, end,
+                         self.learning_rate, self.activation, params, self._work)
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on ``X, y`` checked by :meth:`check_data`
