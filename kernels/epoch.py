@@ -126,7 +126,7 @@ def _copy_piece(source, s0, destination, d0, width):
             dst[f] = src[f]
 
 
-@jit
+@jit(entry=True)
 def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, activation,
                 params, work):
     """Thread ``slot`` of ``size``'s share of SGD steps ``first_step:last_step``.
@@ -193,7 +193,7 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
         _copy_piece(pieces[p], ZERO, weight_h, f0, f1 - f0)
 
 
-@jit
+@jit(entry=True)
 def forward_blocks(slot, size, X, activation, params, a_h, a_out):
     """Thread ``slot`` of ``size``'s share of the forward pass of every row of ``X``.
 
@@ -210,7 +210,7 @@ def forward_blocks(slot, size, X, activation, params, a_h, a_out):
                      params.bias_out, activation, a_h[r0:r1], a_out[r0:r1])
 
 
-@jit
+@jit(entry=True)
 def evaluate(slot, size, X, y, include, activation, params, work):
     """Thread ``slot`` of ``size``'s share of the squared error and correct predictions of
     the rows of ``X`` where ``include`` is set.

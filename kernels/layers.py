@@ -100,7 +100,7 @@ def output_rows(a_h, weight_out, bias_out, a_out, n0, n1):
             a_out[n, c] = sigmoid(z + bias_out[c], one)
 
 
-@jit
+@jit(entry=True)
 def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out):
     """The forward pass of every row of ``x`` (one feature piece: all of them)."""
     num_rows, num_hidden = a_h.shape
@@ -196,7 +196,7 @@ def add_bias_gradient(delta, bias, alpha, beta):
         bias[u] = alpha * s if beta == 0 else beta * bias[u] + alpha * s
 
 
-@jit
+@jit(entry=True)
 def backward_rows(x, a_h, a_out, labels, weight_out, activation, delta_out, delta_h,
                   d_weight_h, d_bias_h, d_weight_out, d_bias_out):
     """The chapter's four gradients of every row, written into the ``d_*`` arrays.

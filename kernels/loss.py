@@ -19,7 +19,7 @@ def row_sse_argmax(probas, n, label):
     return sse, best
 
 
-@jit
+@jit(entry=True)
 def onehot_sse(y, probas):
     """``sum((onehot(y) - probas)**2)`` over every row."""
     total = 0.0

@@ -197,7 +197,7 @@ def _derivative(delta, a, code):
             d[j] *= one - av[j] * av[j]
 
 
-@jit
+@jit(entry=True)
 def gradient(model, x, y, ws):
     """Forward and backward pass of one batch: the gradient into ``ws.grads``.
 
@@ -269,7 +269,7 @@ def update(params, grads, opt):
             params[j] += u
 
 
-@jit
+@jit(entry=True)
 def epoch(model, X, y, order, batch_size, ws, opt):
     """One epoch over ``X[order]`` in batches of ``batch_size`` (the last may be smaller).
 
@@ -289,7 +289,7 @@ def epoch(model, X, y, order, batch_size, ws, opt):
     return total / n
 
 
-@jit
+@jit(entry=True)
 def predict(model, X, acts, out):
     """The output layer for every row of ``X`` into ``out`` (n, n_out), in chunks ``acts`` holds."""
     units = model.units

@@ -2,7 +2,7 @@
 from ._config import jit
 
 
-@jit
+@jit(entry=True)
 def onehot(y, out):
     """``out[i, y[i]] = 1``, every other entry 0. Labels must already be in ``[0, out.shape[1])``."""
     out[:] = 0

@@ -66,7 +66,7 @@ def random_interval(key, pos, upper):
             return value
 
 
-@jit
+@jit(entry=True)
 def permutation(key, pos, out):
     """``out[:] = arange(n)`` shuffled as ``np.random.shuffle`` would shuffle it."""
     n = out.shape[0]

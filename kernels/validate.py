@@ -4,7 +4,7 @@ import math
 from ._config import jit
 
 
-@jit
+@jit(entry=True)
 def all_finite(X):
     """True when no entry of the 2-D array ``X`` is NaN or infinite (one pass, no temporary)."""
     zero = X.dtype.type(0)
@@ -17,7 +17,7 @@ def all_finite(X):
     return True
 
 
-@jit
+@jit(entry=True)
 def label_range(y):
     """``(min(y), max(y))`` of a non-empty integer vector in one pass."""
     lo = y[0]
@@ -30,7 +30,7 @@ def label_range(y):
     return lo, hi
 
 
-@jit
+@jit(entry=True)
 def copy_if_finite(X, out):
     """``out[:] = X`` (converting the dtype) in one pass; False if X holds NaN or infinity."""
     bad = 0

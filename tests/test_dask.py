@@ -102,7 +102,10 @@ def test_read_only_unaligned_inputs_on_cluster(client, digits, serial_scores):
     scores, _ = _on_cluster(client, X_odd, y_odd)
     np.testing.assert_array_equal(scores, serial_scores)
     expected = MLPClassifier(max_iter=3, random_state=0).fit(X, y).predict_proba(X)
-    delivered, shifted = client.submit(_fit_proba, client.scatter(X), y).result(TIMEOUT_S)
+    # hash=False: a fresh key. The search above scattered the same bytes under the content-hash
+    # key and is releasing it; scattering onto that key again once waited forever in CI.
+    X_future = client.scatter(X, hash=False, timeout=TIMEOUT_S)
+    delivered, shifted = client.submit(_fit_proba, X_future, y).result(TIMEOUT_S)
     np.testing.assert_array_equal(delivered, expected)
     np.testing.assert_array_equal(shifted, expected)
 

@@ -29,14 +29,45 @@ def digits():
     return X / 16, y
 
 
-# Every check passes, so there are no expected_failed_checks.
+def _expected_failures(estimator):
+    """The one check the float32 configuration may fail, and why (strictness off: on some
+    CPUs it passes)."""
+    if estimator.dtype != np.float32:
+        return {}
+    return {"check_methods_sample_order_invariance":
+            "asks float32 outputs to match to 1e-7 (relative) in any row order, under float32's "
+            "rounding: BLAS rounds a row in the tail of its tiles differently (8 ulps seen with "
+            "OpenBLAS's Haswell kernels, as with NumPy's own float32 @); "
+            "test_float32_predictions_do_not_depend_on_row_order checks it at float32's tolerance"}
+
+
 @parametrize_with_checks([
     MLPClassifier(),
     MLPClassifier((20, 10), activation="tanh", solver="sgd", learning_rate_init=0.1,
                   loss="mse", dtype=np.float32),
-])
+], expected_failed_checks=_expected_failures, xfail_strict=False)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# float32: each layer's sum of <= 20 products rounds to within 20 * 2**-24 (~1.2e-6) of its
+# terms' size, differently with a row's place in BLAS's tiles; three layers, then a normalisation.
+FLOAT32_ORDER_RTOL = 1e-5
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_float32_predictions_do_not_depend_on_row_order(seed):
+    rng = np.random.RandomState(seed)
+    X = 3 * rng.uniform(size=(37, 3))
+    y = (X[:, 0] * 4).astype(int) % 3
+    model = MLPClassifier((20, 10), activation="tanh", solver="sgd", learning_rate_init=0.1,
+                          loss="mse", dtype=np.float32, random_state=seed).fit(X, y)
+    order = rng.permutation(len(X))
+    want = model.predict_proba(X)[order]
+    got = model.predict_proba(X[order])
+    np.testing.assert_allclose(got, want, rtol=FLOAT32_ORDER_RTOL, atol=1e-9)
+    one_by_one = np.vstack([model.predict_proba(X[i:i + 1]) for i in order])
+    np.testing.assert_allclose(one_by_one, want, rtol=FLOAT32_ORDER_RTOL, atol=1e-9)
 
 
 def test_defaults_are_sklearns():
