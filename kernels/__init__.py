@@ -6,6 +6,5 @@ vectorisable ``exp``), :mod:`.onehot`, :mod:`.loss`, :mod:`.shuffle` (NumPy's le
 and the column gather), :mod:`.epoch` (the fused training steps and evaluation, run by a team
 of threads), :mod:`.network` (the general network of any depth), :mod:`.sync` (atomics and a
 spinning barrier) and :mod:`.validate`. Options shared by every kernel are in :mod:`._config`.
-Kernels trust their
-inputs: :mod:`fastmlp` validates first.
+Kernels trust their inputs: :mod:`fastmlp` validates first.
 """
