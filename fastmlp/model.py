@@ -11,7 +11,7 @@ import contextlib
 
 import numpy as np
 
-from . import reference, team
+from . import _compile_ahead, reference, team
 from ._random import global_mt19937
 from ._validation import (check_activation, check_dtype, check_features, check_labels,
                           check_learning_rate, check_order, check_parameters, check_positive_int)
@@ -243,6 +243,7 @@ class EpochTrainer:
         self.num_steps = self.num_examples // self.minibatch_size
         self._work = epoch.train_workspace(params, self.minibatch_size)
         self.team_size = 0  # the team the last run had
+        _compile_ahead.start(self.dtype)  # cold cache: the evaluation compiles meanwhile
 
     def check_data(self, X, y, x_name="X", y_name="y"):
         """``(X, y)`` validated against the model and converted to its dtype."""
@@ -295,6 +296,7 @@ def permutation(n):
 
 def _evaluate(params, activation, X, y, order, minibatch_size):
     """The fused evaluation of the rows that ``order``'s full minibatches visit."""
+    _compile_ahead.wait(X.dtype)
     num_used = X.shape[0] // minibatch_size * minibatch_size
     include = np.zeros(X.shape[0], np.bool_)
     include[order[:num_used]] = True

@@ -43,8 +43,9 @@ def _install_copy(tmp_path):
     return install
 
 
-def _train(install, cache, processes=1):
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(install)}
+def _train(install, cache, processes=1, compile_ahead=True):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(install),
+           "FASTMLP_COMPILE_AHEAD": "1" if compile_ahead else "0"}
     script = TRAIN_SCRIPT.format(root=str(install))
     running = [subprocess.Popen([sys.executable, "-c", script], cwd=install.parent, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -61,9 +62,10 @@ def test_second_process_loads_the_cache_and_trains_to_the_same_bits(tmp_path):
     """The first process compiles (misses, no hits), the second only loads (hits, no misses),
     into NUMBA_CACHE_DIR and not into the install. Both train to the same bits. (With
     ``arcp``, or ``reassoc`` on the deltas' products, LLVM ordered the arithmetic
-    differently in a fresh and a cached compilation, 1 ulp apart.)"""
+    differently in a fresh and a cached compilation, 1 ulp apart.) The first process
+    compiles without a helper (fastmlp._compile_ahead), so that it compiles every kernel."""
     install, cache = _install_copy(tmp_path), tmp_path / "numba-cache"
-    [(first_digest, first)] = _train(install, cache)
+    [(first_digest, first)] = _train(install, cache, compile_ahead=False)
     [(second_digest, second)] = _train(install, cache)
     for name in ("train_steps", "evaluate"):
         assert first[name][0] == 0 and first[name][1] >= 1, first
@@ -82,3 +84,14 @@ def test_cold_processes_compiling_at_once_share_one_cache(tmp_path):
     [(digest, stats)] = _train(install, cache)
     assert digest == results[0][0]
     assert all(hits >= 1 and misses == 0 for hits, misses in stats.values()), stats
+
+
+def test_cold_process_loads_the_evaluation_its_helper_compiled(tmp_path):
+    """With an empty cache the training process starts a helper that compiles ``evaluate``
+    while it compiles ``train_steps`` itself; it then loads ``evaluate`` from the cache (a hit,
+    no miss) and trains to the bits of a process without the helper."""
+    install = _install_copy(tmp_path)
+    [(alone_digest, _)] = _train(install, tmp_path / "cache-alone", compile_ahead=False)
+    [(digest, stats)] = _train(install, tmp_path / "cache-helped")
+    assert stats["train_steps"] == [0, 1] and stats["evaluate"] == [1, 0], stats
+    assert digest == alone_digest
