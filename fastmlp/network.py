@@ -4,16 +4,18 @@ The arithmetic is in :mod:`fastmlp.kernels.network` (specification:
 :mod:`fastmlp.reference_deep`). A :class:`Network` holds the weights in one flat
 vector; ``coefs`` and ``intercepts`` are views of it in scikit-learn's layout. A
 :class:`Trainer` checks the data once, allocates the workspaces once, and runs one
-compiled call per epoch. BLAS (the only threads these kernels use) runs on as
-many threads as fastmlp's setting (:func:`fastmlp.threads.limit`,
-:func:`fastmlp.set_num_threads`).
+compiled call per thread per epoch, on a team of fastmlp's thread count
+(:func:`fastmlp.threads.limit`, :func:`fastmlp.set_num_threads`); prediction and
+:meth:`Network.gradient` run on BLAS's own threads.
 """
 import numpy as np
 
 from ._validation import check_dtype, check_features, check_labels, check_positive_int
+from . import team
 from .kernels import network as kn
+from .kernels.sync import SYNC_SIZE
 from .kernels.validate import label_range
-from .threads import blas_limit, get_num_threads
+from .threads import blas_limit, get_num_threads, single_threaded_blas
 
 ACTIVATIONS = {"logistic": kn.LOGISTIC, "sigmoid": kn.LOGISTIC, "relu": kn.RELU,
                "tanh": kn.TANH, "identity": kn.IDENTITY}
@@ -28,11 +30,17 @@ and on a machine whose other core is busy it loses many times over (measured on
 the 8x8 digits, 64-100-10 at batch 200, two busy cores: 4 ms an epoch on one
 thread, 58 ms on two). The 784-256-128-10 network at batch 100 (20 M) is threaded.
 """
+TEAM_MIN_WORK = BLAS_PARALLEL_MIN_WORK
+"""The same bound for a training epoch's team (a batch's largest product, multiply-adds)."""
+
+
+def _largest_product(units, rows):
+    return rows * int(max(a * b for a, b in zip(units[:-1], units[1:])))
 
 
 def _blas_threads(units, rows):
     """BLAS on fastmlp's thread count for the calling thread (one for small products)."""
-    work = rows * int(max(a * b for a, b in zip(units[:-1], units[1:])))
+    work = _largest_product(units, rows)
     return blas_limit(get_num_threads() if work >= BLAS_PARALLEL_MIN_WORK else 1)
 
 
@@ -154,12 +162,11 @@ class Network:
 
     def workspace(self, rows):
         """Buffers for batches of up to ``rows`` rows."""
-        width, widest = int(self.units[1:].sum()), int(self.units[1:].max())
+        width = int(self.units[1:].sum())
         return kn.Workspace(np.empty((rows, int(self.units[0])), self.dtype),
                             np.zeros(rows, np.int64),
                             np.empty((rows * width,), self.dtype),
-                            np.empty((rows * widest,), self.dtype),
-                            np.empty((rows * widest,), self.dtype),
+                            np.empty((rows * width,), self.dtype),
                             np.zeros(self.params.shape, self.dtype))
 
     def gradient(self, X, y):
@@ -252,6 +259,10 @@ class Trainer:
         lo, hi = label_range(order)
         if lo < 0 or hi >= n:
             raise ValueError(f"order holds indices in [{lo}, {hi}], outside [0, {n})")
-        with _blas_threads(self.network.units, self.batch_size):
-            return kn.epoch(self.network.kernel_model(), self.X, self.y, order,
-                            self.batch_size, self.ws, self.optimizer)
+        size = team.size(min(get_num_threads(), self.batch_size)) \
+            if _largest_product(self.network.units, self.batch_size) >= TEAM_MIN_WORK else 1
+        state = kn.Team(np.zeros(SYNC_SIZE, np.int64), np.zeros((2, 2, size)), np.zeros(1))
+        with single_threaded_blas:
+            team.run(kn.epoch, size, self.network.kernel_model(), self.X, self.y, order,
+                     self.batch_size, self.ws, self.optimizer, state)
+        return state.total[0] / order.shape[0]

@@ -1,24 +1,36 @@
 """The general network's kernels: dense layers of any depth, log-loss or MSE, SGD/Nesterov/Adam.
 
 Specification: :mod:`fastmlp.reference_deep` (scikit-learn's conventions). Every
-large product is one BLAS call (Numba's ``np.dot``, SciPy's BLAS, which may use its
-own threads); the elementwise work (bias, activation, output delta and loss, the
-L2 term, the optimiser) runs in plain loops around them. No ``prange``: the only
-threads are BLAS's.
+large product is one BLAS call (Numba's ``np.dot`` and :mod:`.blas`, SciPy's BLAS);
+the elementwise work (bias, activation, output delta and loss, the L2 term, the
+optimiser) runs in plain loops around them.
+
+Training runs on a team of threads (:mod:`fastmlp.team`), two barriers a step:
+1. each thread takes its share of the batch's rows through the whole forward and
+   backward pass (every layer's activations and deltas of those rows: row-local,
+   no barrier); barrier;
+2. each thread computes the weight gradients of its share of every layer's input
+   units (rows of ``W``: a contiguous range of ``params``) and of its share of the
+   biases, each followed at once by its optimiser step; barrier.
+BLAS runs on one thread inside a team (it would split the same products again).
+The shares depend on the team size, so the last bits may too.
 
 Parameters live in one flat vector ``params``: every layer's weights (row-major
 ``(fan_in, fan_out)``, scikit-learn's ``coefs_``) in order, then every layer's
 biases. The gradients, Adam's moments and the momentum velocities share that
-layout, so the optimiser is one loop over one vector. ``units`` holds the layer
-sizes ``[n_features, hidden..., n_outputs]``.
+layout, so the optimiser is one loop over a range of one vector. ``units`` holds the
+layer sizes ``[n_features, hidden..., n_outputs]``.
 """
 import math
 from typing import NamedTuple
 
 import numpy as np
 
-from ._config import RELU, SIGMOID, jit
+from ._config import ONE, RELU, SIGMOID, jit
+from .blas import gemm_tn
 from .exp import exp
+from .layers import chunk
+from .sync import barrier
 
 # Hidden activations (SIGMOID and RELU are the chapter network's codes).
 LOGISTIC = SIGMOID
@@ -48,8 +60,7 @@ class Workspace(NamedTuple):
     xb: np.ndarray  # (B, n_features) the gathered batch
     yb: np.ndarray  # (B,) int64 its labels
     acts: np.ndarray  # (B * sum(units[1:]),) every layer's activations, layer after layer
-    delta0: np.ndarray  # (B * max(units[1:]),) deltas, ping-pong between layers
-    delta1: np.ndarray
+    deltas: np.ndarray  # (B * sum(units[1:]),) every layer's deltas, laid out as acts
     grads: np.ndarray  # (n_params,) the last batch's gradient
 
 
@@ -60,6 +71,13 @@ class Optimizer(NamedTuple):
     m: np.ndarray  # (n_params,) SGD velocities, or Adam's first moments
     v: np.ndarray  # (n_params,) Adam's second moments
     t: np.ndarray  # (1,) int64 Adam's step count
+
+
+class Team(NamedTuple):
+    """The shared state of one team call of :func:`epoch` (T threads)."""
+    sync: np.ndarray  # (SYNC_SIZE,) int64 barrier state
+    parts: np.ndarray  # (2, 2, T) float64 by step parity: each thread's rows' loss, weights' squares
+    total: np.ndarray  # (1,) float64 the epoch's batch losses, each times its size
 
 
 @jit
@@ -81,12 +99,20 @@ def _bias_offset(units, i):
 
 
 @jit
-def _activation(acts, units, i, b):
-    """Layer ``i``'s output activations (i >= 0), a (b, units[i + 1]) view of ``acts``."""
+def _rows(flat, units, i, b, r0, r1):
+    """Rows ``r0:r1`` of layer ``i``'s (b, units[i + 1]) block of ``flat`` (``acts`` or ``deltas``)."""
     off = 0
     for j in range(1, i + 1):
         off += b * units[j]
-    return acts[off:off + b * units[i + 1]].reshape((b, units[i + 1]))
+    width = units[i + 1]
+    return flat[off + r0 * width:off + r1 * width].reshape((r1 - r0, width))
+
+
+@jit
+def _weights(params, units, i):
+    """Layer ``i``'s weights, a (units[i], units[i + 1]) view of ``params``."""
+    off = _weight_offset(units, i)
+    return params[off:off + units[i] * units[i + 1]].reshape((units[i], units[i + 1]))
 
 
 @jit
@@ -128,17 +154,16 @@ def _bias_softmax(z, bias):
 
 
 @jit
-def forward(model, x, acts):
-    """Every layer's activations for the batch ``x`` (b, n_features), into ``acts``."""
+def _forward(model, x, acts, b, r0, r1):
+    """Rows ``r0:r1`` of every layer's activations of a ``b``-row batch, into ``acts``;
+    ``x`` holds those rows' inputs (r1 - r0, n_features)."""
     units, params = model.units, model.params
-    b = x.shape[0]
     last = units.shape[0] - 2
     a_in = x
     for i in range(last + 1):
-        w_off, b_off = _weight_offset(units, i), _bias_offset(units, i)
-        w = params[w_off:w_off + units[i] * units[i + 1]].reshape((units[i], units[i + 1]))
-        z = _activation(acts, units, i, b)  # [b, units[i + 1]]
-        np.dot(a_in, w, z)
+        z = _rows(acts, units, i, b, r0, r1)  # [r1 - r0, units[i + 1]]
+        np.dot(a_in, _weights(params, units, i), z)
+        b_off = _bias_offset(units, i)
         bias = params[b_off:b_off + units[i + 1]]
         if i < last:
             _bias_activate(z, bias, model.hidden)
@@ -197,6 +222,67 @@ def _derivative(delta, a, code):
             d[j] *= one - av[j] * av[j]
 
 
+@jit
+def _backprop_rows(model, xb, yb, ws, r0, r1):
+    """Forward and backward pass of rows ``r0:r1`` of the batch ``xb`` (b, n_features), ``yb``:
+    every layer's activations and deltas of those rows. Returns their summed loss (float64)."""
+    units, params = model.units, model.params
+    b = xb.shape[0]
+    last = units.shape[0] - 2
+    _forward(model, xb[r0:r1], ws.acts, b, r0, r1)
+    delta = _rows(ws.deltas, units, last, b, r0, r1)
+    loss = _output_delta(_rows(ws.acts, units, last, b, r0, r1), yb[r0:r1], model.output, delta)
+    for i in range(last, 0, -1):
+        prev = _rows(ws.deltas, units, i - 1, b, r0, r1)  # [r1 - r0, units[i]]
+        np.dot(delta, _weights(params, units, i).T, prev)
+        _derivative(prev, _rows(ws.acts, units, i - 1, b, r0, r1), model.hidden)
+        delta = prev
+    return loss
+
+
+@jit
+def _gradients(model, xb, ws, slot, size, opt, t):
+    """Thread ``slot`` of ``size``'s share of the batch's gradient into ``ws.grads`` (scikit-learn's
+    ``(a_in.T @ delta + alpha * W) / b`` and mean deltas), after :func:`_backprop_rows` of
+    every row; each range is followed by optimiser step ``t`` unless ``opt`` is None.
+
+    The share: rows ``chunk(units[i])`` of every layer's weights, columns ``chunk(units[i + 1])``
+    of its biases. Returns the sum of squares of those weights (before the step).
+    """
+    units, params, grads = model.units, model.params, ws.grads
+    b = xb.shape[0]
+    last = units.shape[0] - 2
+    dtype = params.dtype.type  # scalars in the weights' dtype, as NumPy's scalar * array
+    inv_n, alpha, one, zero = dtype(1.0 / b), dtype(model.alpha), dtype(1), dtype(0)
+    squares = 0.0
+    for i in range(last + 1):
+        fan_in, fan_out = units[i], units[i + 1]
+        a_in = xb if i == 0 else _rows(ws.acts, units, i - 1, b, 0, b)  # [b, fan_in]
+        delta = _rows(ws.deltas, units, i, b, 0, b)  # [b, fan_out]
+        j0, j1 = chunk(fan_in, size, slot, ONE)
+        lo = _weight_offset(units, i) + j0 * fan_out
+        hi = lo + (j1 - j0) * fan_out
+        g, w = grads[lo:hi], params[lo:hi]
+        gemm_tn(a_in[:, j0:j1], delta, g.reshape((j1 - j0, fan_out)), one, zero)
+        for j in range(hi - lo):
+            squares += w[j] * w[j]
+            g[j] = (g[j] + alpha * w[j]) * inv_n
+        k0, k1 = chunk(fan_out, size, slot, ONE)
+        b_off = _bias_offset(units, i)
+        gb = grads[b_off + k0:b_off + k1]
+        gb[:] = 0
+        for r in range(b):
+            row = delta[r, k0:k1]
+            for k in range(k1 - k0):
+                gb[k] += row[k]
+        for k in range(k1 - k0):
+            gb[k] *= inv_n
+        if opt is not None:
+            _update(params, grads, opt, t, lo, hi)
+            _update(params, grads, opt, t, b_off + k0, b_off + k1)
+    return squares
+
+
 @jit(entry=True)
 def gradient(model, x, y, ws):
     """Forward and backward pass of one batch: the gradient into ``ws.grads``.
@@ -204,89 +290,74 @@ def gradient(model, x, y, ws):
     ``x`` (b, n_features) and ``y`` (b,) int64 labels. Returns the batch loss with
     the L2 penalty (scikit-learn's ``_backprop``).
     """
-    units, params, grads = model.units, model.params, ws.grads
     b = x.shape[0]
-    last = units.shape[0] - 2
-    forward(model, x, ws.acts)
-    delta = ws.delta0[:b * units[last + 1]].reshape((b, units[last + 1]))
-    loss = _output_delta(_activation(ws.acts, units, last, b), y, model.output, delta)
-    dtype = params.dtype.type  # scalars in the weights' dtype, as NumPy's scalar * array
-    inv_n = dtype(1.0 / b)
-    alpha = dtype(model.alpha)
-    squares = 0.0
-    for i in range(last, -1, -1):
-        a_in = x if i == 0 else _activation(ws.acts, units, i - 1, b)  # [b, units[i]]
-        w_off, size = _weight_offset(units, i), units[i] * units[i + 1]
-        g = grads[w_off:w_off + size]
-        np.dot(a_in.T, delta, g.reshape((units[i], units[i + 1])))
-        w = params[w_off:w_off + size]
-        for j in range(size):  # (a_in.T @ delta + alpha * W) / b, and ||W||^2
-            squares += w[j] * w[j]
-            g[j] = (g[j] + alpha * w[j]) * inv_n
-        b_off = _bias_offset(units, i)
-        gb = grads[b_off:b_off + units[i + 1]]
-        gb[:] = 0
-        for r in range(b):
-            for k in range(units[i + 1]):
-                gb[k] += delta[r, k]
-        for k in range(units[i + 1]):
-            gb[k] *= inv_n
-        if i > 0:
-            buffer = ws.delta1 if (last - i) % 2 == 0 else ws.delta0
-            prev = buffer[:b * units[i]].reshape((b, units[i]))
-            np.dot(delta, w.reshape((units[i], units[i + 1])).T, prev)
-            _derivative(prev, a_in, model.hidden)
-            delta = prev
-    return (loss + 0.5 * alpha * squares) * inv_n
+    loss = _backprop_rows(model, x, y, ws, 0, b)
+    squares = _gradients(model, x, ws, 0, 1, None, 0)
+    return (loss + 0.5 * model.alpha * squares) / b
 
 
 @jit
-def update(params, grads, opt):
-    """One optimiser step on ``params`` from ``grads`` (scikit-learn's ``_get_updates``)."""
+def _update(params, grads, opt, t, lo, hi):
+    """Optimiser step ``t`` (counted from 1) on ``params[lo:hi]`` from ``grads[lo:hi]``
+    (scikit-learn's ``_get_updates``)."""
     dtype = params.dtype.type  # scalars in the weights' dtype, as NumPy's scalar * array
     lr, momentum = dtype(opt.hyper[0]), dtype(opt.hyper[1])
-    m, v = opt.m, opt.v
+    # Views indexed from 0: with range(lo, hi) Numba's negative-index check stays in the loop
+    # and it does not vectorise (10x slower, measured).
+    p, g, m, v = params[lo:hi], grads[lo:hi], opt.m[lo:hi], opt.v[lo:hi]
     if opt.solver == ADAM:
         beta_1, beta_2 = opt.hyper[2], opt.hyper[3]
-        opt.t[0] += 1
-        step = dtype(opt.hyper[0] * math.sqrt(1 - beta_2 ** opt.t[0])
-                     / (1 - beta_1 ** opt.t[0]))
+        step = dtype(opt.hyper[0] * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t))
         b1, c1, b2, c2 = dtype(beta_1), dtype(1 - beta_1), dtype(beta_2), dtype(1 - beta_2)
         epsilon = dtype(opt.hyper[4])
-        for j in range(params.shape[0]):
-            g = grads[j]
-            m[j] = b1 * m[j] + c1 * g
-            v[j] = b2 * v[j] + c2 * (g * g)
-            params[j] += -step * m[j] / (math.sqrt(v[j]) + epsilon)
+        for j in range(p.shape[0]):
+            m[j] = b1 * m[j] + c1 * g[j]
+            v[j] = b2 * v[j] + c2 * (g[j] * g[j])
+            p[j] += -step * m[j] / (math.sqrt(v[j]) + epsilon)
     else:
         nesterov = opt.solver == NESTEROV
-        for j in range(params.shape[0]):
-            g = grads[j]
-            u = momentum * m[j] - lr * g
+        for j in range(p.shape[0]):
+            u = momentum * m[j] - lr * g[j]
             m[j] = u
             if nesterov:
-                u = momentum * u - lr * g
-            params[j] += u
+                u = momentum * u - lr * g[j]
+            p[j] += u
 
 
 @jit(entry=True)
-def epoch(model, X, y, order, batch_size, ws, opt):
-    """One epoch over ``X[order]`` in batches of ``batch_size`` (the last may be smaller).
+def epoch(slot, size, model, X, y, order, batch_size, ws, opt, team):
+    """Thread ``slot`` of ``size``'s share of one epoch over ``X[order]`` in batches of
+    ``batch_size`` (the last may be smaller; ``batch_size`` <= the rows of ``ws.xb``).
 
-    ``batch_size`` <= the rows of ``ws.xb``. Returns the mean batch loss, each
-    weighted by its size (scikit-learn's ``loss_``).
+    Adds each batch's loss times its size to ``team.total`` (scikit-learn's ``loss_`` is
+    that over the rows), and advances ``opt.t`` by the number of steps.
     """
     n = order.shape[0]
-    total = 0.0
-    for start in range(0, n, batch_size):
+    steps = -(-n // batch_size)
+    t0 = opt.t[0]  # read by every thread before the first barrier, written after the last
+    generation = 0
+    for s in range(steps):
+        start = s * batch_size
         b = min(batch_size, n - start)
         xb, yb = ws.xb[:b], ws.yb[:b]
-        for r in range(b):  # gather the batch: contiguous rows for BLAS
+        r0, r1 = chunk(b, size, slot, ONE)
+        for r in range(r0, r1):  # gather own rows: contiguous rows for BLAS
             xb[r, :] = X[order[start + r]]
             yb[r] = y[order[start + r]]
-        total += gradient(model, xb, yb, ws) * b
-        update(model.params, ws.grads, opt)
-    return total / n
+        parts = team.parts[s % 2]  # read by thread 0 after this step, written again in step s + 2
+        parts[0, slot] = _backprop_rows(model, xb, yb, ws, r0, r1)
+        generation = barrier(team.sync, generation, size)
+        parts[1, slot] = _gradients(model, xb, ws, slot, size, opt, t0 + s + 1)
+        generation = barrier(team.sync, generation, size)
+        if slot == 0:
+            loss, squares = 0.0, 0.0
+            for k in range(size):
+                loss += parts[0, k]
+                squares += parts[1, k]
+            batch_loss = (loss + 0.5 * model.alpha * squares) / b  # scikit-learn's, weighted by b
+            team.total[0] += batch_loss * b
+    if slot == 0:
+        opt.t[0] = t0 + steps
 
 
 @jit(entry=True)
@@ -297,8 +368,8 @@ def predict(model, X, acts, out):
     width = 0
     for j in range(1, units.shape[0]):
         width += units[j]
-    chunk = acts.shape[0] // width
-    for start in range(0, X.shape[0], chunk):
-        stop = min(start + chunk, X.shape[0])
-        forward(model, X[start:stop], acts)
-        out[start:stop] = _activation(acts, units, last, stop - start)
+    chunk_rows = acts.shape[0] // width
+    for start in range(0, X.shape[0], chunk_rows):
+        stop = min(start + chunk_rows, X.shape[0])
+        _forward(model, X[start:stop], acts, stop - start, 0, stop - start)
+        out[start:stop] = _rows(acts, units, last, stop - start, 0, stop - start)

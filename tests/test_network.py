@@ -136,6 +136,30 @@ def test_fused_epochs_match_twin(units, activation, loss, solver, momentum, nest
     np.testing.assert_allclose(losses, twin_losses, rtol=TOL)
 
 
+@pytest.mark.parametrize("size", [2, 3, 4])
+@pytest.mark.parametrize("solver,momentum,nesterov,lr", SOLVER_CASES[::2] + SOLVER_CASES[3:])
+@pytest.mark.parametrize("units,activation,loss,batch_size", [
+    ([6, 9, 5, 4], "relu", "log_loss", 8), ([3, 2, 1], "logistic", "log_loss", 3),
+    ([5, 8, 6, 3], "tanh", "mse", 16)])
+def test_team_epochs_match_twin(monkeypatch, size, units, activation, loss, batch_size, solver,
+                                momentum, nesterov, lr):
+    """A team of ``size`` threads (more than the rows of a batch or the units of a layer, in
+    some cases: their shares are empty) gives the twin's weights and losses."""
+    from fastmlp import network
+    sizes = []
+    run = network.team.run
+    monkeypatch.setattr(network, "TEAM_MIN_WORK", 0)
+    monkeypatch.setattr(network, "get_num_threads", lambda: size)  # even on fewer CPUs
+    monkeypatch.setattr(network.team, "size", lambda wanted: wanted)
+    monkeypatch.setattr(network.team, "run", lambda kernel, k, *args: (sizes.append(k),
+                                                                        run(kernel, k, *args)))
+    net, expected, losses, twin_losses = epochs_both(units, activation, loss, solver, momentum,
+                                                     nesterov, lr, np.float64, batch_size=batch_size)
+    assert sizes == [min(size, batch_size)] * 2
+    assert_close(net.coefs + net.intercepts, expected, TOL)
+    np.testing.assert_allclose(losses, twin_losses, rtol=TOL)
+
+
 @pytest.mark.parametrize("solver,momentum,nesterov,lr", SOLVER_CASES[::3])
 def test_float32_epochs_close_to_twin(solver, momentum, nesterov, lr):
     net, expected, losses, twin_losses = epochs_both([6, 9, 5, 4], "relu", "log_loss", solver,
