@@ -3,21 +3,21 @@
 The fused epoch and the evaluation run on a team of threads (:mod:`fastmlp.team`):
 by default as many as Numba may use (all cores, or ``NUMBA_NUM_THREADS``), or what
 :func:`set_num_threads` set for the process, or what :func:`limit` sets for the
-calling thread. Inside a team each thread calls SciPy's BLAS (the one Numba's
-``np.dot`` uses) on its own share, so while a team runs that BLAS is held at one
+calling thread. Inside a team each thread calls the kernels' BLAS (NumPy's own,
+:data:`fastmlp.kernels.blas.LIBRARY`) on its own share, so while a team runs that BLAS is held at one
 thread (:func:`single_threaded_blas`): two pools on the same cores would compete,
 and a threaded BLAS splits a product differently at each thread count. So do
 ``forward`` and ``backward``: the products' bits then depend on their shapes only.
 """
 import ctypes
 import functools
-import os
 import threading
 from contextlib import contextmanager
 
 import numba
-import scipy.linalg.cython_blas  # noqa: F401  the BLAS the kernels call: loaded now, so it can be found
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from .kernels.blas import LIBRARY
 
 _process = {"threads": numba.config.NUMBA_NUM_THREADS}
 _local = threading.local()
@@ -83,15 +83,12 @@ def blas_limit(n):
 
 
 def _kernel_blas():
-    """``(get, set)`` thread-count functions of the BLAS the kernels call: SciPy's own library
-    where it has one (pip wheels), else every BLAS in the process (one shared library, as
-    conda's). OpenBLAS's own functions where it is OpenBLAS (ctypes): threadpoolctl lets only
-    the first thread that set a limit set one again, and a Dask or joblib worker thread
-    would silently change nothing."""
+    """``(get, set)`` thread-count functions of the BLAS the kernels call (:data:`LIBRARY`; every
+    BLAS in the process where that is not known). OpenBLAS's own functions where it is OpenBLAS
+    (ctypes): threadpoolctl lets only the first thread that set a limit set one again, and a
+    Dask or joblib worker thread would silently change nothing."""
     blas = _blas_controller().lib_controllers
-    scipy_dir = os.path.dirname(os.path.dirname(scipy.__file__))
-    own = [c for c in blas if os.path.basename(os.path.dirname(c.filepath)) == "scipy.libs"
-           or c.filepath.startswith(os.path.join(scipy_dir, "scipy") + os.sep)]
+    own = [c for c in blas if c.filepath == LIBRARY]
     functions = []
     for controller in own or blas:
         if controller.internal_api == "openblas":

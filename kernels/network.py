@@ -1,7 +1,7 @@
 """The general network's kernels: dense layers of any depth, log-loss or MSE, SGD/Nesterov/Adam.
 
 Specification: :mod:`fastmlp.reference_deep` (scikit-learn's conventions). Every
-large product is one BLAS call (Numba's ``np.dot`` and :mod:`.blas`, SciPy's BLAS);
+large product is one BLAS call (:mod:`.blas`, NumPy's BLAS);
 the elementwise work (bias, activation, output delta and loss, the L2 term, the
 optimiser) runs in plain loops around them.
 
@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._config import ONE, RELU, SIGMOID, jit
-from .blas import gemm_tn
+from .blas import gemm_nn, gemm_nt, gemm_tn
 from .exp import exp
 from .layers import chunk
 from .sync import barrier
@@ -159,10 +159,11 @@ def _forward(model, x, acts, b, r0, r1):
     ``x`` holds those rows' inputs (r1 - r0, n_features)."""
     units, params = model.units, model.params
     last = units.shape[0] - 2
+    one, zero = params.dtype.type(1), params.dtype.type(0)
     a_in = x
     for i in range(last + 1):
         z = _rows(acts, units, i, b, r0, r1)  # [r1 - r0, units[i + 1]]
-        np.dot(a_in, _weights(params, units, i), z)
+        gemm_nn(a_in, _weights(params, units, i), z, one, zero)
         b_off = _bias_offset(units, i)
         bias = params[b_off:b_off + units[i + 1]]
         if i < last:
@@ -232,9 +233,10 @@ def _backprop_rows(model, xb, yb, ws, r0, r1):
     _forward(model, xb[r0:r1], ws.acts, b, r0, r1)
     delta = _rows(ws.deltas, units, last, b, r0, r1)
     loss = _output_delta(_rows(ws.acts, units, last, b, r0, r1), yb[r0:r1], model.output, delta)
+    one, zero = params.dtype.type(1), params.dtype.type(0)
     for i in range(last, 0, -1):
         prev = _rows(ws.deltas, units, i - 1, b, r0, r1)  # [r1 - r0, units[i]]
-        np.dot(delta, _weights(params, units, i).T, prev)
+        gemm_nt(delta, _weights(params, units, i), prev, one, zero)
         _derivative(prev, _rows(ws.acts, units, i - 1, b, r0, r1), model.hidden)
         delta = prev
     return loss
