@@ -6,6 +6,9 @@ about 3.5 ns a call, 60 calls per example per pass. This one is plain arithmetic
 
     exp(x) = 2**n * exp(r),  n = round(x / ln 2),  r = x - n ln 2,  |r| <= ln(2) / 2
 
+``n`` is rounded by adding ``1.5 * 2**52`` (float32: ``2**23``), which leaves it in the
+sum's low mantissa bits: no float-to-integer conversion, which AVX2 cannot vectorise.
+
 ``r`` is computed with ln 2 split in two (Cody and Waite): ``n * LN2_HI`` is exact
 for every ``n`` in range, in float64 and float32, so ``r`` carries no rounding
 from the reduction. ``exp(r)`` is its Taylor series to degree 12 (truncation below
@@ -35,22 +38,36 @@ X_RANGE = {np.float64: (-746.0, 710.0), np.float32: (-104.0, 89.0)}
 
 
 @intrinsic
-def _pow2(typingctx, n, like):
-    """``2.0 ** n`` in ``like``'s float type, for integer ``n`` in that type's normal range."""
-    if not isinstance(n, types.Integer) or like not in (types.float32, types.float64):
-        raise TypingError(f"_pow2 takes an integer and a float32/float64, got {n}, {like}")
+def _times_pow2(typingctx, p, k, shifter):
+    """``p * 2.0 ** n``, where ``k = n + shifter`` holds the integer ``n`` in its low mantissa
+    bits (``shifter = 1.5 * 2**mantissa_bits``), in two halves ``2**(n >> 1) * 2**(n - (n >> 1))``
+    so that each is a normal number from the subnormal results up to the overflow.
+
+    In 32-bit integers: x86's AVX2 has no vector conversion between floats and 64-bit
+    integers nor a 64-bit arithmetic shift, so ``math.floor`` and int64 code would leave the
+    loop scalar on AVX2 machines (measured 4x slower on a Zen 3).
+    """
+    if not (p == k == shifter and p in (types.float32, types.float64)):
+        raise TypingError(f"_times_pow2 takes three floats of one type, got {p}, {k}, {shifter}")
 
     def codegen(context, builder, signature, args):
-        bits, mantissa, bias = (64, 52, 1023) if like == types.float64 else (32, 23, 127)
-        int_type = ir.IntType(bits)
-        exponent = builder.add(context.cast(builder, args[0], n, types.int64),
-                               ir.Constant(ir.IntType(64), bias))
-        if bits < 64:
-            exponent = builder.trunc(exponent, int_type)
-        shifted = builder.shl(exponent, ir.Constant(int_type, mantissa))
-        return builder.bitcast(shifted, context.get_value_type(like))
+        bits, mantissa, bias = (64, 52, 1023) if p == types.float64 else (32, 23, 127)
+        int_type, i32 = ir.IntType(bits), ir.IntType(32)
+        n = builder.sub(builder.bitcast(args[1], int_type), builder.bitcast(args[2], int_type))
+        if bits > 32:
+            n = builder.trunc(n, i32)
+        low = builder.ashr(n, ir.Constant(i32, 1))
+        result = args[0]
+        for half in (low, builder.sub(n, low)):
+            exponent = builder.add(half, ir.Constant(i32, bias))
+            if bits > 32:
+                exponent = builder.sext(exponent, int_type)
+            power = builder.bitcast(builder.shl(exponent, ir.Constant(int_type, mantissa)),
+                                    context.get_value_type(p))
+            result = builder.fmul(result, power)
+        return result
 
-    return like(n, like), codegen
+    return p(p, k, shifter), codegen
 
 
 def exp(x):
@@ -68,19 +85,19 @@ def _exp(x):
     t = np.float32 if x == types.float32 else np.float64
     log2_e, ln2_hi, ln2_lo = t(LOG2_E), t(LN2_HI), t(LN2_LO)
     x_min, x_max = (t(bound) for bound in X_RANGE[t])
-    half, one = t(0.5), t(1)
+    one = t(1)
+    shifter = t(1.5 * 2.0 ** (52 if t is np.float64 else 23))
     c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = (t(1 / math.factorial(k))
                                                        for k in range(12, 1, -1))
 
     def impl(x):
         xc = min(max(x, x_min), x_max)
-        n = math.floor(xc * log2_e + half)
-        nf = t(n)
+        k = xc * log2_e + shifter  # n = round(x / ln 2) lands in k's low mantissa bits
+        nf = k - shifter
         r = (xc - nf * ln2_hi) - nf * ln2_lo
         p = ((((((((((c12 * r + c11) * r + c10) * r + c9) * r + c8) * r + c7) * r + c6) * r
                   + c5) * r + c4) * r + c3) * r + c2) * r * r + r + one
-        n_low = n >> 1
-        result = p * _pow2(n_low, one) * _pow2(n - n_low, one)
+        result = _times_pow2(p, k, shifter)
         return result if x == x else x
 
     return impl

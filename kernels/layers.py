@@ -73,14 +73,18 @@ def hidden_rows(partials, bias_h, activation, a_h, n0, n1):
     one = a_h.dtype.type(1)
     for n in range(n0, n1):
         row = a_h[n]
-        for h in range(row.shape[0]):
-            row[h] = partials[0, n, h]
-        for p in range(1, partials.shape[0]):
+        if partials.shape[0] == 1:
             for h in range(row.shape[0]):
-                row[h] += partials[p, n, h]
-        for h in range(row.shape[0]):
-            row[h] += bias_h[h]
-        if activation == RELU:
+                row[h] = partials[0, n, h] + bias_h[h]
+        else:
+            for h in range(row.shape[0]):
+                row[h] = partials[0, n, h] + partials[1, n, h]
+            for p in range(2, partials.shape[0]):
+                for h in range(row.shape[0]):
+                    row[h] += partials[p, n, h]
+            for h in range(row.shape[0]):
+                row[h] += bias_h[h]
+        if activation == RELU:  # in place on one array: vectorises (a second, aliased one may not)
             for h in range(row.shape[0]):
                 row[h] = row[h] if row[h] > 0 else row[h] * 0
         else:
@@ -90,7 +94,8 @@ def hidden_rows(partials, bias_h, activation, a_h, n0, n1):
 
 @jit
 def output_rows(a_h, weight_out, bias_out, a_out, n0, n1):
-    """``a_out[n] = sigmoid(a_h[n] @ w_out.T + b_out)`` for rows ``n0:n1`` (C x H: loops)."""
+    """``a_out[n] = sigmoid(a_h[n] @ w_out.T + b_out)`` for rows ``n0:n1`` (C x H: loops, so a
+    row's bits do not depend on the rows a call covers; the epoch splits them by thread)."""
     one = a_out.dtype.type(1)
     for n in range(n0, n1):
         for c in range(weight_out.shape[0]):
@@ -102,11 +107,20 @@ def output_rows(a_h, weight_out, bias_out, a_out, n0, n1):
 
 @jit(entry=True)
 def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_out):
-    """The forward pass of every row of ``x`` (one feature piece: all of them)."""
+    """The forward pass of every row of ``x`` (one feature piece: all of them; the output
+    layer one product too, as the callers' blocks of rows are fixed)."""
     num_rows, num_hidden = a_h.shape
+    one = a_out.dtype.type(1)
     hidden_partial(x, weight_h, a_h, ZERO, x.shape[1])
     hidden_rows(a_h.reshape((1, num_rows, num_hidden)), bias_h, activation, a_h, ZERO, num_rows)
-    output_rows(a_h, weight_out, bias_out, a_out, ZERO, num_rows)
+    if num_rows == 1:
+        output_rows(a_h, weight_out, bias_out, a_out, ZERO, num_rows)
+        return
+    gemm_nt(a_h, weight_out, a_out, one, one * 0)
+    for n in range(num_rows):
+        row = a_out[n]
+        for c in range(row.shape[0]):
+            row[c] = sigmoid(row[c] + bias_out[c], one)
 
 
 @jit(reassociate=False)
