@@ -17,6 +17,7 @@ from ._validation import (check_activation, check_dtype, check_features, check_l
                           check_learning_rate, check_order, check_parameters, check_positive_int)
 from .kernels import epoch, layers, loss, onehot, shuffle
 from .kernels.epoch import Params
+from .kernels.sync import SYNC_SIZE
 from .persistence import load_model, save_model
 from .predict import predict_labels
 from .threads import get_num_threads, single_threaded_blas
@@ -116,9 +117,16 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         y = check_labels(y, self.num_classes, X.shape[0])
         grads = Params(np.empty_like(weight_h), np.empty(num_hidden, self.dtype),
                        np.empty_like(weight_out), np.empty(self.num_classes, self.dtype))
+        activation, work = check_activation(self.activation), weight_h.size * X.shape[0]
         with _blas_for(X.shape[0]):
-            layers.backward_rows(X, a_h, a_out, y, weight_out, check_activation(self.activation),
-                                 np.empty_like(a_out), np.empty_like(a_h), *grads)
+            if work < TEAM_CALL_MIN_WORK:
+                layers.backward_rows(X, a_h, a_out, y, weight_out, activation,
+                                     np.empty_like(a_out), np.empty_like(a_h), *grads)
+            else:  # chosen by the shape, not the thread count: the same bits at every count
+                team.run(epoch.backward_pieces, _team_size(get_num_threads(), work), X, a_h,
+                         a_out, y, weight_out, activation, epoch.feature_pieces(num_features),
+                         np.empty_like(a_out), np.empty_like(a_h),
+                         np.zeros(SYNC_SIZE, np.int64), grads)
         return grads.weight_out, grads.bias_out, grads.weight_h, grads.bias_h
 
     def predict(self, X):

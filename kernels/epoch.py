@@ -239,3 +239,28 @@ def evaluate(slot, size, X, y, include, activation, params, work):
                 correct += best == label
         work.block_sse[b] = sse
         work.block_correct[b] = correct
+
+
+@jit(entry=True)
+def backward_pieces(slot, size, x, a_h, a_out, labels, weight_out, activation, num_pieces,
+                    delta_out, delta_h, sync, grads):
+    """Thread ``slot`` of ``size``'s share of :func:`.layers.backward_rows`, for large calls.
+
+    The deltas of its rows; a barrier; ``d_w_h``'s columns of its feature pieces (of
+    ``num_pieces``, :func:`feature_pieces`), and in thread 0 the biases' and the output
+    layer's gradients. The pieces depend on the shape only, so the bits do not depend on
+    the thread count. ``grads`` a :class:`Params` of outputs; delta_out (B, C), delta_h
+    (B, H) workspaces.
+    """
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    n0, n1 = chunk(x.shape[0], size, slot, ONE)
+    delta_rows(a_h, a_out, labels, weight_out, activation, delta_out, delta_h, n0, n1)
+    barrier(sync, 0, size)
+    p0, p1 = chunk(num_pieces, size, slot, ONE)
+    for p in range(p0, p1):
+        f0, f1 = _piece(x.shape[1], num_pieces, p)
+        add_gradient(delta_h, x, grads.weight_h, one, zero, f0, f1)
+    if slot == 0:
+        add_bias_gradient(delta_h, grads.bias_h, one, zero)
+        add_gradient(delta_out, a_h, grads.weight_out, one, zero, ZERO, a_h.shape[1])
+        add_bias_gradient(delta_out, grads.bias_out, one, zero)

@@ -67,9 +67,19 @@ def _batch(shape, seed=1):
     return X, rng.integers(0, num_classes, size=n)
 
 
+@pytest.fixture(params=["one call", "team"])
+def call_path(request, monkeypatch):
+    """``forward`` and ``backward`` as one kernel call, or (any shape) as a team of 3 threads,
+    the path of large calls (forward: blocks of rows; backward: rows, then feature pieces)."""
+    if request.param == "team":
+        monkeypatch.setattr(fast_model, "TEAM_CALL_MIN_WORK", 0)
+        monkeypatch.setattr(fast_model, "get_num_threads", lambda: 3)
+        monkeypatch.setattr(fast_model.team, "size", lambda wanted: wanted)
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 @pytest.mark.parametrize("shape", _shapes(), ids=lambda s: "n%d-f%d-h%d-c%d" % s)
-def test_forward_and_gradients_match_reference_float64(shape, activation):
+def test_forward_and_gradients_match_reference_float64(shape, activation, call_path):
     fast, ref = _models(shape, activation)
     X, y = _batch(shape)
     a_h, a_out = fast.forward(X)
