@@ -62,17 +62,24 @@ def _find_cblas():
         import scipy.linalg.cython_blas  # noqa: F401  loads SciPy's BLAS, so threadpoolctl sees it
         controllers = ThreadpoolController().select(user_api="blas").lib_controllers
     for controller in sorted(controllers, key=rank):
-        prefix, suffix = ("", "")
-        if controller.internal_api == "openblas":
-            prefix, suffix = controller._find_affixes()
-        lib = ctypes.CDLL(controller.filepath)
-        try:
-            found = {kind: ctypes.cast(getattr(lib, f"{prefix}cblas_{kind}gemm{suffix}"),
-                                       ctypes.c_void_p).value for kind in "ds"}
-        except AttributeError:
-            continue
-        return controller.filepath, found, "64" in suffix
+        found = cblas_gemms(controller)
+        if found is not None:
+            return (controller.filepath,) + found
     return None
+
+
+def cblas_gemms(controller):
+    """``({"d": address, "s": address}, ilp64)`` of the CBLAS ``gemm``s in the library of a
+    threadpoolctl ``controller``, or None where it has none."""
+    prefix, suffix = ("", "")
+    if controller.internal_api == "openblas":
+        prefix, suffix = controller._find_affixes()
+    lib = ctypes.CDLL(controller.filepath)
+    try:
+        return ({kind: ctypes.cast(getattr(lib, f"{prefix}cblas_{kind}gemm{suffix}"),
+                                   ctypes.c_void_p).value for kind in "ds"}, "64" in suffix)
+    except AttributeError:
+        return None
 
 
 def _shim(kind, address, ilp64):
@@ -104,10 +111,9 @@ def _shim(kind, address, ilp64):
     return head + sizes + body + call + "  ret void\n}\n"
 
 
-def _install():
-    """Compile the shims and register them as ``fastmlp_dgemm`` / ``fastmlp_sgemm``."""
-    found = _find_cblas()
-    path, addresses, ilp64 = found if found else (None, {"d": None, "s": None}, False)
+def compile_shims(addresses, ilp64):
+    """An llvmlite engine holding ``fastmlp_dgemm_shim`` and ``fastmlp_sgemm_shim`` onto
+    ``addresses`` (``{"d": ..., "s": ...}``, None for Numba's entry point)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     module = llvm.parse_assembly("".join(_shim(kind, addresses[kind], ilp64) for kind in "ds"))
@@ -115,6 +121,14 @@ def _install():
     engine = llvm.create_mcjit_compiler(module,
                                         llvm.Target.from_default_triple().create_target_machine())
     engine.finalize_object()
+    return engine
+
+
+def _install():
+    """Compile the shims and register them as ``fastmlp_dgemm`` / ``fastmlp_sgemm``."""
+    found = _find_cblas()
+    path, addresses, ilp64 = found if found else (None, {"d": None, "s": None}, False)
+    engine = compile_shims(addresses, ilp64)
     for kind in "ds":
         llvm.add_symbol(f"fastmlp_{kind}gemm", engine.get_function_address(f"fastmlp_{kind}gemm_shim"))
     return engine, path

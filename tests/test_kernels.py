@@ -8,6 +8,8 @@ products of order 1 in another order than NumPy's, ``1e-12`` of the largest entr
 worst case; random terms cancel well below it). The training runs themselves are checked
 against the chapter's code in ``test_parity.py``.
 """
+import ctypes
+import os
 import threading
 
 import numba
@@ -17,7 +19,7 @@ import pytest
 import fastmlp
 from fastmlp import model as fast_model
 from fastmlp import reference, team
-from fastmlp.kernels import layers
+from fastmlp.kernels import blas, layers
 from fastmlp.kernels._config import RELU, SIGMOID
 from fastmlp.kernels.blas import gemm_nt, gemm_tn
 from fastmlp.kernels.sync import SYNC_SIZE, atomic_add, atomic_load, barrier
@@ -212,3 +214,48 @@ def test_one_step_is_the_chapters_update(dtype, batch):
         slack = 0.0 if dtype == np.float64 else 2 * np.finfo(dtype).eps * np.max(np.abs(start))
         error = np.max(np.abs((after.astype(np.float64) - start) - expected))
         assert error <= rtol * np.max(np.abs(expected)) + slack, name
+
+
+def _shim_variants():
+    """(name, addresses, ilp64) of every way the gemm shim can be built here."""
+    import scipy.linalg.cython_blas  # noqa: F401  loads SciPy's BLAS, so threadpoolctl sees it
+    from threadpoolctl import ThreadpoolController
+    variants = [("numba_xxgemm", {"d": None, "s": None}, False)]
+    for controller in ThreadpoolController().select(user_api="blas").lib_controllers:
+        found = blas.cblas_gemms(controller)
+        if found is not None:
+            variants.append((os.path.basename(controller.filepath),) + found)
+    return variants
+
+
+SHIM_VARIANTS = _shim_variants()
+
+
+@pytest.mark.parametrize("name,addresses,ilp64", SHIM_VARIANTS, ids=[v[0] for v in SHIM_VARIANTS])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_gemm_shim_variant_matches_numpy(name, addresses, ilp64, dtype):
+    """Each library the shim can call (NumPy's ILP64 CBLAS, SciPy's LP64 one, Numba's own
+    entry point): C = alpha op(A) op(B) + beta C on strided row-major blocks, every
+    transposition, against NumPy at float rounding (sums of 30 terms: 30 eps of the largest)."""
+    kind = "d" if dtype == np.float64 else "s"
+    engine = blas.compile_shims(addresses, ilp64)
+    real = ctypes.c_double if kind == "d" else ctypes.c_float
+    shim = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
+                            ctypes.c_int64, real, ctypes.c_void_p, ctypes.c_int64,
+                            ctypes.c_void_p, ctypes.c_int64, real, ctypes.c_void_p,
+                            ctypes.c_int64)(engine.get_function_address(f"fastmlp_{kind}gemm_shim"))
+    rng = np.random.default_rng(3)
+    m, n, k = 7, 5, 30
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            a = rng.standard_normal((k, m + 3) if trans_a else (m, k + 3)).astype(dtype)
+            b = rng.standard_normal((n, k + 2) if trans_b else (k, n + 2)).astype(dtype)
+            a, b = (a[:, :m] if trans_a else a[:, :k]), (b[:, :k] if trans_b else b[:, :n])
+            c = rng.standard_normal((m, n + 4)).astype(dtype)
+            want = 0.5 * (a.T if trans_a else a) @ (b.T if trans_b else b) + 2.0 * c[:, :n]
+            view = c[:, :n]
+            shim(blas.TRANS if trans_a else blas.NO_TRANS, blas.TRANS if trans_b else blas.NO_TRANS,
+                 m, n, k, 0.5, a.ctypes.data, a.strides[0] // a.itemsize, b.ctypes.data,
+                 b.strides[0] // b.itemsize, 2.0, view.ctypes.data, c.strides[0] // c.itemsize)
+            tol = 30 * np.finfo(dtype).eps * np.abs(want).max()
+            np.testing.assert_allclose(view, want, rtol=0, atol=tol, err_msg=name)
