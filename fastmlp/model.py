@@ -41,6 +41,7 @@ SEGMENT_WORK = 1 << 27
 # cost ~200 us on a 2-core VM (an idle virtual CPU is woken; 26 us on the same CPU), the
 # time one core takes for ~5M multiply-adds.
 TEAM_CALL_MIN_WORK = 1 << 24
+_NO_SYNC = np.zeros(SYNC_SIZE, np.int64)  # the barrier state of a one-thread call (never written)
 
 
 class NeuralNetMLP(reference.NeuralNetMLP):
@@ -117,16 +118,16 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         y = check_labels(y, self.num_classes, X.shape[0])
         grads = Params(np.empty_like(weight_h), np.empty(num_hidden, self.dtype),
                        np.empty_like(weight_out), np.empty(self.num_classes, self.dtype))
-        activation, work = check_activation(self.activation), weight_h.size * X.shape[0]
+        args = (X, a_h, a_out, y, weight_out, check_activation(self.activation))
+        work = weight_h.size * X.shape[0]
         with _blas_for(X.shape[0]):
-            if work < TEAM_CALL_MIN_WORK:
-                layers.backward_rows(X, a_h, a_out, y, weight_out, activation,
-                                     np.empty_like(a_out), np.empty_like(a_h), *grads)
-            else:  # chosen by the shape, not the thread count: the same bits at every count
-                team.run(epoch.backward_pieces, _team_size(get_num_threads(), work), X, a_h,
-                         a_out, y, weight_out, activation, epoch.feature_pieces(num_features),
-                         np.empty_like(a_out), np.empty_like(a_h),
-                         np.zeros(SYNC_SIZE, np.int64), grads)
+            if work < TEAM_CALL_MIN_WORK:  # one thread, one product
+                epoch.backward_pieces(0, 1, *args, 1, np.empty_like(a_out), np.empty_like(a_h),
+                                      _NO_SYNC, grads)
+            else:  # pieces chosen by the shape, not the thread count: the same bits at every count
+                team.run(epoch.backward_pieces, _team_size(get_num_threads(), work), *args,
+                         epoch.feature_pieces(num_features), np.empty_like(a_out),
+                         np.empty_like(a_h), np.zeros(SYNC_SIZE, np.int64), grads)
         return grads.weight_out, grads.bias_out, grads.weight_h, grads.bias_h
 
     def predict(self, X):

@@ -10,8 +10,8 @@ compiled call per thread per epoch, on a team of fastmlp's thread count
 """
 import numpy as np
 
-from ._validation import check_dtype, check_features, check_labels, check_positive_int
 from . import team
+from ._validation import check_dtype, check_features, check_labels, check_positive_int
 from .kernels import network as kn
 from .kernels.sync import SYNC_SIZE
 from .kernels.validate import label_range

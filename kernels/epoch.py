@@ -244,13 +244,13 @@ def evaluate(slot, size, X, y, include, activation, params, work):
 @jit(entry=True)
 def backward_pieces(slot, size, x, a_h, a_out, labels, weight_out, activation, num_pieces,
                     delta_out, delta_h, sync, grads):
-    """Thread ``slot`` of ``size``'s share of :func:`.layers.backward_rows`, for large calls.
+    """Thread ``slot`` of ``size``'s share of the chapter's four gradients of every row of ``x``.
 
     The deltas of its rows; a barrier; ``d_w_h``'s columns of its feature pieces (of
-    ``num_pieces``, :func:`feature_pieces`), and in thread 0 the biases' and the output
-    layer's gradients. The pieces depend on the shape only, so the bits do not depend on
-    the thread count. ``grads`` a :class:`Params` of outputs; delta_out (B, C), delta_h
-    (B, H) workspaces.
+    ``num_pieces``: 1, or :func:`feature_pieces` for a large call), and in thread 0 the
+    biases' and the output layer's gradients. The pieces depend on the shape only, so the
+    bits do not depend on the thread count. ``grads`` a :class:`Params` of outputs;
+    delta_out (B, C), delta_h (B, H) workspaces.
     """
     one, zero = x.dtype.type(1), x.dtype.type(0)
     n0, n1 = chunk(x.shape[0], size, slot, ONE)

@@ -208,18 +208,3 @@ def add_bias_gradient(delta, bias, alpha, beta):
         for n in range(1, delta.shape[0]):
             s += delta[n, u]
         bias[u] = alpha * s if beta == 0 else beta * bias[u] + alpha * s
-
-
-@jit(entry=True)
-def backward_rows(x, a_h, a_out, labels, weight_out, activation, delta_out, delta_h,
-                  d_weight_h, d_bias_h, d_weight_out, d_bias_out):
-    """The chapter's four gradients of every row, written into the ``d_*`` arrays.
-
-    Workspaces: delta_out (B, C), delta_h (B, H).
-    """
-    one, zero = x.dtype.type(1), x.dtype.type(0)
-    delta_rows(a_h, a_out, labels, weight_out, activation, delta_out, delta_h, ZERO, x.shape[0])
-    add_gradient(delta_out, a_h, d_weight_out, one, zero, ZERO, a_h.shape[1])
-    add_bias_gradient(delta_out, d_bias_out, one, zero)
-    add_gradient(delta_h, x, d_weight_h, one, zero, ZERO, x.shape[1])
-    add_bias_gradient(delta_h, d_bias_h, one, zero)
