@@ -5,7 +5,11 @@ Python threads they run in parallel, and meet at their own barrier
 (:mod:`fastmlp.kernels.sync`). Slot 0 runs on the calling thread; the others on
 worker threads that the calling thread owns (a team per calling thread, so that
 two Python threads running kernels at once, as joblib or Dask workers do, never
-share a worker). Workers are started on first use and then wait on a semaphore.
+share a worker). Workers are started on first use. Between calls a worker spins for the
+next (:func:`fastmlp.kernels.sync.await_post`) for a few milliseconds, then sleeps on a
+semaphore; the calling thread spins until its workers have returned. A call to spinning
+workers costs ~20 us, to sleeping ones 100-250 us (2-core VM, measured), so calls too short
+for that (``forward``/``backward`` of a minibatch) use :func:`awake_size`.
 
 Where the system allows it (Linux), worker ``k`` is pinned to the ``k``-th last CPU
 the process may use, and the calling thread to the first while the team runs
@@ -23,39 +27,83 @@ after a 300 x 300 ``A @ A``).
 import os
 import threading
 
+import numpy as np
+
+from .kernels import sync
+
 _local = threading.local()
-_team_threads = set()  # native ids of every team's workers (idle ones sleep: not "running")
+_team_threads = set()  # native ids of every team's workers (left out of "running" threads)
+# CPU cycles a worker spins for the next call before it sleeps (~2-4 ms; sync.wait yields
+# its core after its first rounds). Woken from sleep, a worker on another virtual CPU took
+# 100-250 us to start (2-core VM, measured); spinning, ~15 us: a loop of calls (forward,
+# backward, a NumPy update) keeps its workers awake, and an idle process sleeps soon.
+SPIN_CYCLES = 1 << 23
 
 
 class _Worker:
-    """A daemon thread that runs one call at a time."""
+    """A daemon thread that runs one call at a time: it spins for a posted call, then sleeps."""
 
-    def __init__(self, cpu):
+    def __init__(self, cpu, slot, done):
         self._cpu = cpu
-        self._start = threading.Semaphore(0)
-        self.done = threading.Semaphore(0)
+        self._slot = slot
+        self._done = done  # the team's (8 T,) int64: by slot, the last call that returned
+        self._state = np.zeros(sync.SYNC_SIZE, np.int64)  # sync.IDLE / POSTED / ASLEEP
+        self._wake = threading.Semaphore(0)
         self._call = None
         self.error = None
         threading.Thread(target=self._loop, daemon=True, name="fastmlp-team").start()
 
-    def submit(self, kernel, args):
-        self._call = kernel, args
+    def submit(self, kernel, args, call):
+        self._call = kernel, args, call
         self.error = None
-        self._start.release()
+        if sync.post(self._state):
+            self._wake.release()
+
+    def awake(self):
+        """Whether the worker is spinning (a call starts at once); if not, have it spin."""
+        if self._state[0] != sync.ASLEEP:
+            return True
+        if sync.nudge(self._state):
+            self._wake.release()
+        return False
 
     def _loop(self):
         _team_threads.add(threading.get_native_id())
         if self._cpu is not None:
             os.sched_setaffinity(0, {self._cpu})  # 0: this thread
+        posted = sync.await_post(self._state, SPIN_CYCLES)
         while True:
-            self._start.acquire()
-            kernel, args = self._call
+            while not posted:  # asleep until posted, or nudged to spin again
+                self._wake.acquire()
+                posted = sync.await_post(self._state, SPIN_CYCLES)
+            kernel, args, call = self._call
+            self._call = None
             try:
                 kernel(*args)
             except BaseException as error:  # re-raised on the calling thread
                 self.error = error
-            self._call = None
-            self.done.release()
+            del args
+            posted = sync.finish(self._done, self._slot, call, self._state, SPIN_CYCLES)
+
+
+class _Team:
+    """The workers of one calling thread and the count of its team calls."""
+
+    def __init__(self):
+        self.workers = []
+        self.done = np.zeros(sync.GENERATION, np.int64)
+        self.calls = 0
+
+    def grow(self, size):
+        if self.done.shape[0] < sync.GENERATION * size:
+            done = np.zeros(sync.GENERATION * size, np.int64)
+            done[:self.done.shape[0]] = self.done  # no worker is running a call now
+            self.done = done
+            for worker in self.workers:
+                worker._done = done
+        while len(self.workers) < size - 1:
+            slot = len(self.workers) + 1
+            self.workers.append(_Worker(_cpu_for(slot), slot, self.done))
 
 
 def run(kernel, size, *args):
@@ -63,30 +111,54 @@ def run(kernel, size, *args):
 
     Returns when every call has returned; an exception raised in any is raised here.
     """
-    workers = getattr(_local, "workers", None)
-    if workers is None:
-        workers = _local.workers = []
-    while len(workers) < size - 1:
-        workers.append(_Worker(_cpu_for(len(workers) + 1)))
-    pinned = size > 1 and _cpu_for(size - 1) is not None
+    if size <= 1:
+        kernel(0, 1, *args)
+        return
+    team = _own_team(size)
+    team.calls += 1
+    pinned = _cpu_for(size - 1) is not None
     if pinned:
         affinity = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {min(affinity)})
     for slot in range(1, size):
-        workers[slot - 1].submit(kernel, (slot, size) + args)
+        team.workers[slot - 1].submit(kernel, (slot, size) + args, team.calls)
     error = None
     try:
         kernel(0, size, *args)
     except BaseException as exc:
         error = exc
     finally:
+        sync.await_done(team.done, size, team.calls)
         if pinned:
             os.sched_setaffinity(0, affinity)
     for slot in range(1, size):
-        workers[slot - 1].done.acquire()
-        error = error or workers[slot - 1].error
+        error = error or team.workers[slot - 1].error
     if error is not None:
         raise error
+
+
+def awake_size(wanted):
+    """:func:`size` of ``wanted`` where the calling thread's workers are spinning, else 1
+    (and the sleeping ones are woken, for the next call): for calls too short to wait
+    100-250 us for a worker to wake (2-core VM, measured), whose bits do not depend on the
+    team's size."""
+    wanted = size(wanted)
+    if wanted <= 1:
+        return 1
+    started = len(_local.team.workers) if hasattr(_local, "team") else 0
+    team = _own_team(wanted)  # workers started now spin: the next call may use them
+    if started < wanted - 1:
+        return 1
+    return wanted if all([w.awake() for w in team.workers[:wanted - 1]]) else 1
+
+
+def _own_team(size):
+    """The calling thread's team, with at least ``size - 1`` workers."""
+    team = getattr(_local, "team", None)
+    if team is None:
+        team = _local.team = _Team()
+    team.grow(size)
+    return team
 
 
 def size(wanted):

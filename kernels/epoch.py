@@ -25,7 +25,8 @@ import numpy as np
 
 from ._config import ONE, ZERO, jit
 from .layers import (add_bias_gradient, add_gradient, chunk, delta_rows, forward_rows,
-                     hidden_rows, output_rows, update_then_partial)
+                     hidden_partial, hidden_rows, output_layer, output_rows,
+                     update_then_partial)
 from .loss import row_sse_argmax
 from .shuffle import gather_columns
 from .sync import SYNC_SIZE, barrier
@@ -239,6 +240,28 @@ def evaluate(slot, size, X, y, include, activation, params, work):
                 correct += best == label
         work.block_sse[b] = sse
         work.block_correct[b] = correct
+
+
+@jit(entry=True)
+def forward_pieces(slot, size, x, activation, params, partial, sync, a_h, a_out):
+    """Thread ``slot`` of ``size``'s share of the forward pass of the rows of ``x``, its
+    hidden layer cut into the feature pieces of ``partial`` (P, B, H).
+
+    Its pieces' partial products; a barrier; ``a_h`` of its rows (the pieces summed in
+    order); a barrier; thread 0 the output layer of every row (one product). The bits
+    depend on the pieces only, not on the thread count. a_h (B, H), a_out (B, C) outputs.
+    """
+    num_pieces = partial.shape[0]
+    p0, p1 = chunk(num_pieces, size, slot, ONE)
+    for p in range(p0, p1):
+        f0, f1 = _piece(x.shape[1], num_pieces, p)
+        hidden_partial(x, params.weight_h, partial[p], f0, f1)
+    barrier(sync, 0, size)
+    n0, n1 = chunk(x.shape[0], size, slot, ONE)
+    hidden_rows(partial, params.bias_h, activation, a_h, n0, n1)
+    barrier(sync, 1, size)
+    if slot == 0:
+        output_layer(a_h, params.weight_out, params.bias_out, a_out)
 
 
 @jit(entry=True)

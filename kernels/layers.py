@@ -110,9 +110,16 @@ def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_o
     """The forward pass of every row of ``x`` (one feature piece: all of them; the output
     layer one product too, as the callers' blocks of rows are fixed)."""
     num_rows, num_hidden = a_h.shape
-    one = a_out.dtype.type(1)
     hidden_partial(x, weight_h, a_h, ZERO, x.shape[1])
     hidden_rows(a_h.reshape((1, num_rows, num_hidden)), bias_h, activation, a_h, ZERO, num_rows)
+    output_layer(a_h, weight_out, bias_out, a_out)
+
+
+@jit
+def output_layer(a_h, weight_out, bias_out, a_out):
+    """``a_out = sigmoid(a_h @ w_out.T + b_out)`` for every row: one product (loops for one row)."""
+    num_rows = a_h.shape[0]
+    one = a_out.dtype.type(1)
     if num_rows == 1:
         output_rows(a_h, weight_out, bias_out, a_out, ZERO, num_rows)
         return

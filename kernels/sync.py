@@ -7,6 +7,9 @@ small minibatch takes a few. The state lives in an int64 array ``sync`` of
 and, after ``SPINS_BEFORE_YIELD`` rounds (~50 us), yields its core on each round:
 on a busy machine the thread it waits for may be the one that needs it. Every
 thread of a team is started by :mod:`fastmlp.team`, so every barrier is reached.
+
+The same atomics hand a call to a team's worker (:func:`post`, :func:`await_post`,
+:func:`nudge`) and report its return (:func:`finish`, :func:`await_done`).
 """
 import platform
 import sys
@@ -48,6 +51,32 @@ def atomic_add(typingctx, array, index, value):
         value = context.cast(builder, args[2], signature.args[2], types.int64)
         return builder.atomic_rmw("add", _slot(context, builder, signature, args), value, "seq_cst")
     return types.int64(array, index, value), codegen
+
+
+@intrinsic
+def atomic_swap(typingctx, array, index, value):
+    """``array[index] = value`` atomically; returns the previous value."""
+    _check(array, index, value)
+
+    def codegen(context, builder, signature, args):
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("xchg", _slot(context, builder, signature, args), value,
+                                  "seq_cst")
+    return types.int64(array, index, value), codegen
+
+
+@intrinsic
+def atomic_cas(typingctx, array, index, expected, value):
+    """``array[index] = value`` if it holds ``expected``, atomically; returns whether it did."""
+    _check(array, index, expected, value)
+
+    def codegen(context, builder, signature, args):
+        expected = context.cast(builder, args[2], signature.args[2], types.int64)
+        value = context.cast(builder, args[3], signature.args[3], types.int64)
+        pair = builder.cmpxchg(_slot(context, builder, signature, args), expected, value,
+                               "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+    return types.boolean(array, index, expected, value), codegen
 
 
 @intrinsic
@@ -102,6 +131,16 @@ def _yield_core(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def _cycles(typingctx):
+    """The CPU's cycle counter (x86 ``rdtsc``; 0 where LLVM has none)."""
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter")
+        return builder.call(fn, [])
+    return types.int64(), codegen
+
+
 @jit
 def wait(spins):
     """One round of a spin-wait that has run ``spins`` rounds."""
@@ -128,3 +167,55 @@ def barrier(sync, generation, size):
                 wait(spins)
                 spins += 1
     return generation + 1
+
+
+# A team worker's hand-off (:mod:`fastmlp.team`): its ``state[0]`` is IDLE while it spins
+# for work, POSTED once a call is posted, ASLEEP once it gave up spinning.
+IDLE, POSTED, ASLEEP = 0, 1, 2
+
+
+@jit(entry=True)
+def post(state):
+    """Post a call to a worker; returns whether it is asleep (then the poster must wake it)."""
+    return atomic_swap(state, 0, POSTED) == ASLEEP
+
+
+@jit(entry=True)
+def nudge(state):
+    """Have an ASLEEP worker spin again; returns whether it was asleep (then wake it)."""
+    return atomic_cas(state, 0, ASLEEP, IDLE)
+
+
+@jit(entry=True)
+def await_post(state, cycles):
+    """A worker waits for a call: True once posted, False if it spun ``cycles`` CPU cycles
+    (or 2^20 rounds, where there is no cycle counter) first and is now ASLEEP (to be woken
+    by whoever ends that state: :func:`post` or :func:`nudge`)."""
+    spins = 0
+    start = _cycles()
+    while atomic_load(state, 0) != POSTED:
+        if ((spins & 255) == 255 and (_cycles() - start > cycles or spins > 1 << 20)
+                and atomic_cas(state, 0, IDLE, ASLEEP)):
+            return False
+        wait(spins)
+        spins += 1
+    atomic_store(state, 0, IDLE)
+    return True
+
+
+@jit(entry=True)
+def finish(done, slot, call, state, cycles):
+    """Worker ``slot`` has returned from call number ``call`` of its team; then
+    :func:`await_post` (one call: the poster, woken, never waits for this thread's GIL)."""
+    atomic_store(done, slot * GENERATION, call)
+    return await_post(state, cycles)
+
+
+@jit(entry=True)
+def await_done(done, size, call):
+    """The poster waits until workers ``1..size-1`` have returned from call number ``call``."""
+    for slot in range(1, size):
+        spins = 0
+        while atomic_load(done, slot * GENERATION) < call:
+            wait(spins)
+            spins += 1

@@ -11,6 +11,7 @@ against the chapter's code in ``test_parity.py``.
 import ctypes
 import os
 import threading
+import time
 
 import numba
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 import fastmlp
 from fastmlp import model as fast_model
 from fastmlp import reference, team
-from fastmlp.kernels import blas, layers
+from fastmlp.kernels import blas, layers, sync
 from fastmlp.kernels._config import RELU, SIGMOID
 from fastmlp.kernels.blas import gemm_nt, gemm_tn
 from fastmlp.kernels.sync import SYNC_SIZE, atomic_add, atomic_load, barrier
@@ -259,3 +260,40 @@ def test_every_gemm_shim_variant_matches_numpy(name, addresses, ilp64, dtype):
                  b.strides[0] // b.itemsize, 2.0, view.ctypes.data, c.strides[0] // c.itemsize)
             tol = 30 * np.finfo(dtype).eps * np.abs(want).max()
             np.testing.assert_allclose(view, want, rtol=0, atol=tol, err_msg=name)
+
+
+def _wait_until_asleep(workers, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not all(w._state[0] == sync.ASLEEP for w in workers):
+        assert time.monotonic() < deadline, "the workers never went to sleep"
+        time.sleep(0.005)
+
+
+def test_team_hands_calls_to_spinning_sleeping_and_nudged_workers(monkeypatch):
+    """A worker spins for a call, then sleeps: calls posted in every state run exactly once,
+    and :func:`team.awake_size` offers the team only while its workers spin (waking them)."""
+    monkeypatch.setattr(team, "SPIN_CYCLES", 1 << 16)  # asleep within ~0.1 ms
+    monkeypatch.setattr(team, "size", lambda wanted: wanted)
+    box = {}
+
+    def caller():  # a fresh calling thread: workers started with the patched spin
+        out = []
+        team.run(_record, 3, out)  # workers just started
+        for _ in range(50):  # back to back: spinning workers
+            team.run(_record, 3, out)
+        workers = team._local.team.workers
+        _wait_until_asleep(workers)
+        box["asleep"] = team.awake_size(3)  # 1, and nudges them
+        team.run(_record, 3, out)  # posted to nudged (or asleep again) workers
+        _wait_until_asleep(workers)
+        team.run(_record, 3, out)  # posted to sleeping workers
+        box["slots"] = sorted(slot for slot, _, _ in out)
+        monkeypatch.setattr(team, "SPIN_CYCLES", 1 << 31)  # ~1 s: still spinning when asked
+        team.run(_record, 3, out)
+        box["awake"] = team.awake_size(3)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    thread.join(timeout=60)
+    assert box["slots"] == sorted(list(range(3)) * 53)
+    assert box["asleep"] == 1 and box["awake"] == 3

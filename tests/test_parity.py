@@ -70,9 +70,11 @@ def _batch(shape, seed=1):
 @pytest.fixture(params=["one call", "team"])
 def call_path(request, monkeypatch):
     """``forward`` and ``backward`` as one kernel call, or (any shape) as a team of 3 threads,
-    the path of large calls (forward: blocks of rows; backward: rows, then feature pieces)."""
+    the path of large calls (forward: feature pieces, or blocks of rows; backward: rows, then
+    feature pieces)."""
     if request.param == "team":
         monkeypatch.setattr(fast_model, "TEAM_CALL_MIN_WORK", 0)
+        monkeypatch.setattr(fast_model, "PIECES_MIN_WORK", 0)
         monkeypatch.setattr(fast_model, "get_num_threads", lambda: 3)
         monkeypatch.setattr(fast_model.team, "size", lambda wanted: wanted)
 
@@ -233,6 +235,7 @@ def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidd
     for threads in (1, 2, 3, 4):
         monkeypatch.setattr(fast_model, "TEAM_MIN_WORK", 1)  # a team even for small steps
         monkeypatch.setattr(fast_model, "TEAM_CALL_MIN_WORK", 0)  # and for small calls
+        monkeypatch.setattr(fast_model, "PIECES_MIN_WORK", 0)  # cut into pieces
         monkeypatch.setattr(fast_model, "get_num_threads", lambda threads=threads: threads)
         monkeypatch.setattr(fast_model.team, "size", lambda wanted: wanted)  # even past the cores
         model = quiet(fastmlp.NeuralNetMLP, 784, num_hidden, 10)
@@ -244,11 +247,15 @@ def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidd
         evaluation = trainer.evaluate(X_valid, y_valid)
         a_h, a_out = model.forward(X_valid)
         grads = model.backward(X_valid, a_h, a_out, y_valid)
-        results.append((evaluation, model.weight_h.copy(), model.bias_out.copy(), a_out, grads))
+        x = X_valid[:minibatch_size]  # a call of feature pieces (under EVAL_BLOCK rows)
+        pieces = model.forward(x)
+        grads += model.backward(x, *pieces, y_valid[:minibatch_size])
+        results.append((evaluation, model.weight_h.copy(), model.bias_out.copy(),
+                        a_out, pieces[1], grads))
     first = results[0]
     for other in results[1:]:
         assert other[0] == first[0]
-        for got, want in zip(other[1:4] + other[4], first[1:4] + first[4]):
+        for got, want in zip(other[1:5] + other[5], first[1:5] + first[5]):
             np.testing.assert_array_equal(got, want)
 
 
