@@ -109,8 +109,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
                 team.run(epoch.forward_pieces, _team_size(min(get_num_threads(), num_pieces), work),
                          X, activation, params, partial, np.zeros(SYNC_SIZE, np.int64), a_h, a_out)
             else:
-                size = _team_size(min(get_num_threads(), num_blocks),
-                                  params.weight_h.size * X.shape[0])
+                size = _team_size(min(get_num_threads(), num_blocks), work)
                 team.run(epoch.forward_blocks, size, X, activation, params, a_h, a_out)
         if np.ndim(x) == 1:
             return a_h[0], a_out[0]

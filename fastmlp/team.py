@@ -43,10 +43,10 @@ SPIN_CYCLES = 1 << 23
 class _Worker:
     """A daemon thread that runs one call at a time: it spins for a posted call, then sleeps."""
 
-    def __init__(self, cpu, slot, done):
+    def __init__(self, cpu, slot, team):
         self._cpu = cpu
         self._slot = slot
-        self._done = done  # the team's (8 T,) int64: by slot, the last call that returned
+        self._team = team  # whose ``done`` records, by slot, the last call that returned
         self._state = np.zeros(sync.SYNC_SIZE, np.int64)  # sync.IDLE / POSTED / ASLEEP
         self._wake = threading.Semaphore(0)
         self._call = None
@@ -82,8 +82,8 @@ class _Worker:
                 kernel(*args)
             except BaseException as error:  # re-raised on the calling thread
                 self.error = error
-            del args
-            posted = sync.finish(self._done, self._slot, call, self._state, SPIN_CYCLES)
+            del args  # the call's arrays are not held while the worker waits
+            posted = sync.finish(self._team.done, self._slot, call, self._state, SPIN_CYCLES)
 
 
 class _Team:
@@ -95,15 +95,12 @@ class _Team:
         self.calls = 0
 
     def grow(self, size):
-        if self.done.shape[0] < sync.GENERATION * size:
-            done = np.zeros(sync.GENERATION * size, np.int64)
-            done[:self.done.shape[0]] = self.done  # no worker is running a call now
-            self.done = done
-            for worker in self.workers:
-                worker._done = done
+        if self.done.shape[0] < sync.GENERATION * size:  # no worker is running a call now
+            self.done = np.concatenate(
+                [self.done, np.zeros(sync.GENERATION * size - self.done.shape[0], np.int64)])
         while len(self.workers) < size - 1:
             slot = len(self.workers) + 1
-            self.workers.append(_Worker(_cpu_for(slot), slot, self.done))
+            self.workers.append(_Worker(_cpu_for(slot), slot, self))
 
 
 def run(kernel, size, *args):
