@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
 import pytest
 from threadpoolctl import threadpool_info
 
@@ -77,6 +78,16 @@ def test_slug_names_a_file():
     assert code == 0
     assert out.strip() == machine.cpu_slug()
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", out.strip())
+
+
+def test_slug_names_the_numba_target_when_it_is_not_the_host(monkeypatch):
+    monkeypatch.setattr(numba.config, "CPU_NAME", None)  # the host's own code
+    native = machine.cpu_slug()
+    assert "-as-" not in native
+    monkeypatch.setattr(numba.config, "CPU_NAME", "host")
+    assert machine.cpu_slug() == native
+    monkeypatch.setattr(numba.config, "CPU_NAME", "haswell")  # the AVX2 path
+    assert machine.cpu_slug() == native + "-as-haswell"
 
 
 def test_bench_writes_pytest_benchmark_json(saved):

@@ -86,7 +86,9 @@ def cpu_slug():
 
     For example ``intel-xeon-rocketlake-2c`` for an ``Intel(R) Xeon(R) Processor``
     that LLVM takes for a Rocket Lake (the LLVM name tells apart CPUs that
-    virtual machines give the same generic brand).
+    virtual machines give the same generic brand). Kernels compiled for another CPU
+    (``NUMBA_CPU_NAME=haswell``, the AVX2 path of an AVX-512 machine) add ``-as-haswell``,
+    so that ``fastmlp compare`` tells the two runs of one machine apart.
     """
     brand = re.sub(r"\((r|tm)\)|\bcpu\b|\bprocessor\b|@.*$", " ",
                    cpu_description()["brand"].lower())
@@ -94,7 +96,9 @@ def cpu_slug():
     host = llvm.get_host_cpu_name()
     if host not in parts and host != "generic":
         parts.append(host)
-    return "-".join([*parts, f"{os.cpu_count()}c"])
+    target = re.findall(r"[a-z0-9]+", (numba.config.CPU_NAME or "host").lower())
+    as_target = ["as", *target] if target and target != ["host"] else []
+    return "-".join([*parts, f"{os.cpu_count()}c", *as_target])
 
 
 def peak_gflops(dtype, threads, size=1000, repeats=10):
