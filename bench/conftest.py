@@ -31,6 +31,7 @@ Quick mode (``--quick`` or ``FASTMLP_BENCH_QUICK=1``) keeps batch 100, hidden
 """
 import math
 import os
+import time
 
 import pytest
 
@@ -39,7 +40,7 @@ from fastmlp.benchmarks.machine import commit_info, fingerprint
 from fastmlp.benchmarks.peers import peer_missing
 from fastmlp.benchmarks.report import (PEER_HEADERS, SUMMARY_HEADERS, annotate, format_table,
                                        peer_rows, summary_rows)
-from fastmlp.benchmarks.timing import seconds, thread_counts, thread_limit
+from fastmlp.benchmarks.timing import SETTLE_SECONDS, seconds, thread_counts, thread_limit
 from fastmlp.benchmarks.workloads import build_workload
 
 BATCHES = (1, 10, 100, 1000)
@@ -124,6 +125,9 @@ def measure(benchmark, request):
             estimate = _calibrate(workload.run)
             iterations = math.ceil(MIN_ROUND_SECONDS / estimate)
             rounds = round(plan["budget"] / (estimate * iterations))
+            # idle first, as fastmlp bench does: the case before may have left OpenBLAS's
+            # workers spinning (~0.1 s), on the cores this one's threads need
+            time.sleep(SETTLE_SECONDS)
             benchmark.pedantic(workload.run, iterations=iterations,
                                rounds=min(plan["max_rounds"], max(plan["min_rounds"], rounds)))
         if benchmark.stats:  # None under --benchmark-disable
