@@ -1,9 +1,13 @@
-"""With a cold Numba cache, compile the evaluation in a helper process during the training steps'.
+"""With a cold Numba cache, compile the evaluation and the prediction in a helper process
+during the training steps'.
 
 Numba compiles under one lock per process, so the first epoch compiles ``train_steps``
-(~9 s on a 2-core Zen 3 VM, its callees included) and then ``evaluate`` (~3 s) one after
-the other. A helper process compiles ``evaluate`` into the same on-disk cache on another
-core meanwhile, and this process loads it from there (see docs/bench.md).
+(~3 s on a 2-core Zen 5 VM, its callees included) and then ``evaluate`` (~3 s) one after
+the other, and the first ``forward`` of more than ``EVAL_BLOCK`` rows after training (a
+prediction, the CLI's figures) compiles ``forward_blocks`` (~0.7 s). A helper process
+compiles both into the same on-disk cache on another core meanwhile, ``forward_blocks``
+first (``evaluate`` then reuses its compiled callees: the two take ~0.2 s longer than
+``evaluate`` alone), and this process loads them from there (see docs/bench.md).
 
 The helper starts only where it pays: more than one CPU, and the kernels that validated
 the data were just compiled rather than loaded (a warm cache gives the helper nothing to
@@ -19,14 +23,17 @@ import numpy as np
 from .kernels import epoch, validate
 
 HELPER_TIMEOUT_S = 60
-# The helper: one evaluation in the dtype given on a tiny model, which compiles it.
+# The helper: on a tiny model in the dtype given, a forward pass of more than one block
+# of rows (forward_blocks) and an evaluation, which compile them.
 HELPER = """
 import contextlib, io, sys
 import numpy as np
+from fastmlp.kernels.epoch import EVAL_BLOCK
 from fastmlp.model import NeuralNetMLP, compute_mse_and_acc
 dtype = np.dtype(sys.argv[1]).type
 with contextlib.redirect_stdout(io.StringIO()):
     model = NeuralNetMLP(2, 1, 10, dtype=dtype)
+model.forward(np.zeros((EVAL_BLOCK + 1, 2), dtype))
 compute_mse_and_acc(model, np.zeros((100, 2), dtype), np.zeros(100, np.int64))
 """
 _helpers = {}  # dtype name -> the helper compiling its evaluation (None once waited for)

@@ -25,10 +25,11 @@ for batch in (100, 3):
         model = fastmlp.NeuralNetMLP(784, 22, 10)
         np.random.seed(1)
         fastmlp.train(model, X[:500], y[:500], X[500:], y[500:], 1, minibatch_size=batch)
-    for array in (model.weight_h, model.bias_h, model.weight_out, model.bias_out):
+    for array in (model.weight_h, model.bias_h, model.weight_out, model.bias_out,
+                  *model.forward(X[:epoch.EVAL_BLOCK + 44])):  # more than a block: forward_blocks
         digest.update(array.tobytes())
 stats = {{f.py_func.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())]
-          for f in (epoch.train_steps, epoch.evaluate)}}
+          for f in (epoch.train_steps, epoch.evaluate, epoch.forward_blocks)}}
 print(json.dumps([digest.hexdigest(), stats]))
 """
 
@@ -67,7 +68,7 @@ def test_second_process_loads_the_cache_and_trains_to_the_same_bits(tmp_path):
     install, cache = _install_copy(tmp_path), tmp_path / "numba-cache"
     [(first_digest, first)] = _train(install, cache, compile_ahead=False)
     [(second_digest, second)] = _train(install, cache)
-    for name in ("train_steps", "evaluate"):
+    for name in ("train_steps", "evaluate", "forward_blocks"):
         assert first[name][0] == 0 and first[name][1] >= 1, first
         assert second[name][0] >= 1 and second[name][1] == 0, second
     assert second_digest == first_digest
@@ -86,12 +87,14 @@ def test_cold_processes_compiling_at_once_share_one_cache(tmp_path):
     assert all(hits >= 1 and misses == 0 for hits, misses in stats.values()), stats
 
 
-def test_cold_process_loads_the_evaluation_its_helper_compiled(tmp_path):
+def test_cold_process_loads_the_evaluation_and_prediction_its_helper_compiled(tmp_path):
     """With an empty cache the training process starts a helper that compiles ``evaluate``
-    while it compiles ``train_steps`` itself; it then loads ``evaluate`` from the cache (a hit,
-    no miss) and trains to the bits of a process without the helper."""
+    and ``forward_blocks`` while it compiles ``train_steps`` itself; it then loads both from
+    the cache (a hit, no miss) and trains and predicts to the bits of a process without the
+    helper."""
     install = _install_copy(tmp_path)
     [(alone_digest, _)] = _train(install, tmp_path / "cache-alone", compile_ahead=False)
     [(digest, stats)] = _train(install, tmp_path / "cache-helped")
     assert stats["train_steps"] == [0, 1] and stats["evaluate"] == [1, 0], stats
+    assert stats["forward_blocks"] == [1, 0], stats
     assert digest == alone_digest
