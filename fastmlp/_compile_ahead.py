@@ -36,7 +36,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 model.forward(np.zeros((EVAL_BLOCK + 1, 2), dtype))
 compute_mse_and_acc(model, np.zeros((100, 2), dtype), np.zeros(100, np.int64))
 """
-_helpers = {}  # dtype name -> the helper compiling its evaluation (None once waited for)
+_helpers = {}  # dtype name -> the helper compiling its kernels (None once waited for)
 
 
 def start(dtype):

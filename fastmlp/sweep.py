@@ -99,6 +99,8 @@ def run(args):
             with joblib.parallel_config(backend="dask", scatter=[X, y]):
                 search.fit(X, y)
         seconds = time.perf_counter() - start
+        if client is not None:  # before a next search of the same data scatters it again
+            await_released(client, scattered_keys(X, y), _TIMEOUT_S)
     rows = _rows(search.cv_results_)
     print(_table(rows))
     print(f"{len(rows) * search.n_splits_} fits in {seconds:.2f} s")
@@ -106,6 +108,33 @@ def run(args):
         atomic_write(args.out, lambda file: file.write(_csv_text(rows).encode("utf-8")))
         print(f"results: {args.out}")
     return 0
+
+
+def scattered_keys(*data):
+    """The keys ``client.scatter(data)`` (content-hashed, as joblib's Dask backend scatters)
+    gives each of ``data``: the type's name and ``dask.base.tokenize`` (distributed's scheme)."""
+    from dask.base import tokenize
+    return [f"{type(x).__name__}-{tokenize(x)}" for x in data]
+
+
+def await_released(client, keys, timeout):
+    """Wait at most ``timeout`` s until the scheduler has forgotten ``keys``; True if it has.
+
+    Scattering data under a key the scheduler is still releasing can wait forever
+    (dask/distributed#8576; it hung a CI run): so a second search of the same data, in this
+    session or another one on the same scheduler, waits here until the first's copies are
+    gone. Only these keys: other clients' tasks on a shared scheduler do not matter."""
+    import gc
+    gc.collect()  # joblib's backend, which holds the scattered futures, may sit in a cycle
+    keys = list(keys)
+    deadline = time.monotonic() + timeout
+    # a lambda: pickled by value, so a scheduler without fastmlp installed can run it
+    while client.run_on_scheduler(lambda dask_scheduler: any(k in dask_scheduler.tasks
+                                                             for k in keys)):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def main(argv=None):

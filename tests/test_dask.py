@@ -6,12 +6,10 @@ workers get an empty NUMBA_CACHE_DIR of their own cluster and no warm-up: the fi
 crashed Numba's cache; ``fastmlp sweep`` itself warms one worker at a time.
 """
 import csv
-import gc
 import os
 import re
 import subprocess
 import sys
-import time
 
 import numba
 import numpy as np
@@ -79,19 +77,9 @@ def _on_cluster(client, X, y):
             joblib.parallel_config(backend="dask", scatter=[X, y]):
         results = _search().fit(X, y).cv_results_
     workers = {task["worker"] for task in stream.data if "fit_and_score" in str(task["key"])}
-    _await_forgotten(client)
+    # the next search may scatter the same bytes: wait until these copies are gone
+    assert sweep.await_released(client, sweep.scattered_keys(X, y), TIMEOUT_S)
     return (results["split0_test_score"], results["split1_test_score"]), workers
-
-
-def _await_forgotten(client):
-    """Wait until the scheduler holds no task. joblib scatters under content-hash keys, and
-    scattering a key the scheduler is still releasing waits forever (dask/distributed#8576;
-    a CI run hung so with distributed 2026.8): the next search may scatter the same bytes."""
-    gc.collect()  # the search's backend, which holds the scattered futures, may sit in a cycle
-    deadline = time.monotonic() + TIMEOUT_S
-    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
-        assert time.monotonic() < deadline, "the scheduler kept the search's tasks"
-        time.sleep(0.05)
 
 
 def test_cold_search_on_cluster_gives_the_serial_scores_on_both_workers(
@@ -116,11 +104,22 @@ def test_read_only_unaligned_inputs_on_cluster(client, digits, serial_scores):
     scores, _ = _on_cluster(client, X_odd, y_odd)
     np.testing.assert_array_equal(scores, serial_scores)
     expected = MLPClassifier(max_iter=3, random_state=0).fit(X, y).predict_proba(X)
-    # hash=False: a fresh key, whatever the scheduler is still releasing (see _await_forgotten)
+    # hash=False: a fresh key, whatever the scheduler is still releasing (sweep.await_released)
     X_future = client.scatter(X, hash=False, timeout=TIMEOUT_S)
     delivered, shifted = client.submit(_fit_proba, X_future, y).result(TIMEOUT_S)
     np.testing.assert_array_equal(delivered, expected)
     np.testing.assert_array_equal(shifted, expected)
+
+
+def test_await_released_waits_for_the_scattered_keys_only(client):
+    data = np.arange(7.0)  # bytes no other test scatters
+    [future] = client.scatter([data], broadcast=True)
+    keys = sweep.scattered_keys(data)
+    assert keys == [future.key]
+    assert not sweep.await_released(client, keys, 0.2)  # held: it gives up at the timeout
+    del future
+    assert sweep.await_released(client, keys, TIMEOUT_S)
+    assert sweep.await_released(client, sweep.scattered_keys(np.arange(3.0)), 0)  # never held
 
 
 def test_workers_numba_threads_are_the_asked_ones(client):

@@ -97,7 +97,7 @@ def cpu_slug():
     if host not in parts and host != "generic":
         parts.append(host)
     target = re.findall(r"[a-z0-9]+", (numba.config.CPU_NAME or "host").lower())
-    as_target = ["as", *target] if target and target != ["host"] else []
+    as_target = ["as", *target] if target != ["host"] else []
     return "-".join([*parts, f"{os.cpu_count()}c", *as_target])
 
 
