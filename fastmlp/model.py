@@ -16,6 +16,7 @@ from ._random import global_mt19937
 from ._validation import (check_activation, check_dtype, check_features, check_labels,
                           check_learning_rate, check_order, check_parameters, check_positive_int)
 from .kernels import epoch, layers, loss, onehot, shuffle
+from .kernels._config import ONE
 from .kernels.epoch import Params
 from .kernels.sync import SYNC_SIZE
 from .persistence import load_model, save_model
@@ -109,6 +110,7 @@ class NeuralNetMLP(reference.NeuralNetMLP):
                 team.run(epoch.forward_pieces, _team_size(min(get_num_threads(), num_pieces), work),
                          X, activation, params, partial, np.zeros(SYNC_SIZE, np.int64), a_h, a_out)
             else:
+                _compile_ahead.wait(self.dtype, "forward_blocks")
                 size = _team_size(min(get_num_threads(), num_blocks), work)
                 team.run(epoch.forward_blocks, size, X, activation, params, a_h, a_out)
         if np.ndim(x) == 1:
@@ -294,7 +296,8 @@ class EpochTrainer:
                 self.team_size = _team_size(wanted, 2 * work * (end - start))
                 self._work.sync[:] = 0
                 team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start, end,
-                         self.learning_rate, self.activation, params, self._work)
+                         self.learning_rate, self.activation, params, self._work,
+                         ONE if self.minibatch_size == 1 else None)
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on ``X, y`` checked by :meth:`check_data`
@@ -317,7 +320,7 @@ def permutation(n):
 
 def _evaluate(params, activation, X, y, order, minibatch_size):
     """The fused evaluation of the rows that ``order``'s full minibatches visit."""
-    _compile_ahead.wait(X.dtype)
+    _compile_ahead.wait(X.dtype, "evaluate")
     num_used = X.shape[0] // minibatch_size * minibatch_size
     include = np.zeros(X.shape[0], np.bool_)
     include[order[:num_used]] = True

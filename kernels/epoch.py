@@ -129,7 +129,7 @@ def _copy_piece(source, s0, destination, d0, width):
 
 @jit(entry=True)
 def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, activation,
-                params, work):
+                params, work, one_row):
     """Thread ``slot`` of ``size``'s share of SGD steps ``first_step:last_step``.
 
     Step ``s`` trains on the rows ``order[s*B:(s+1)*B]`` (a whole epoch is
@@ -143,6 +143,7 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
        ``partial[p] = xb_next[:, piece] @ w_h[:, piece].T`` (one pass for one row);
        thread 0 also updates ``w_out`` and both biases (read again only after the next
        step's first barrier).
+    ``one_row`` is ``ONE`` for minibatches of one row, else None (see :mod:`.layers`).
     """
     weight_h, bias_h, weight_out, bias_out = params
     pieces, x_pieces, yb, partial, a_h = (work.weight_pieces, work.x_pieces, work.yb,
@@ -160,7 +161,7 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
         _copy_piece(weight_h, f0, pieces[p], ZERO, f1 - f0)
         gather_columns(X, order, first_step * batch, f0, f1, x_pieces[0, p])
         update_then_partial(work.delta_h, x_pieces[0, p], pieces[p], zero, x_pieces[0, p],
-                            partial[p], ZERO, f1 - f0)
+                            partial[p], ZERO, f1 - f0, one_row)
     generation = 0
     for step in range(first_step, last_step):
         for n in range(n0, n1):
@@ -179,14 +180,14 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
             if more:
                 gather_columns(X, order, (step + 1) * batch, f0, f1, following[p])
                 update_then_partial(work.delta_h, this[p], pieces[p], -lr, following[p],
-                                    partial[p], ZERO, f1 - f0)
+                                    partial[p], ZERO, f1 - f0, one_row)
             elif batch == 1:  # the same pass as every other step (its product unused)
                 update_then_partial(work.delta_h, this[p], pieces[p], -lr, this[p], partial[p],
-                                    ZERO, f1 - f0)
+                                    ZERO, f1 - f0, one_row)
             else:
-                add_gradient(work.delta_h, this[p], pieces[p], -lr, one, ZERO, f1 - f0)
+                add_gradient(work.delta_h, this[p], pieces[p], -lr, one, ZERO, f1 - f0, None)
         if slot == 0:
-            add_gradient(work.delta_out, a_h, weight_out, -lr, one, ZERO, a_h.shape[1])
+            add_gradient(work.delta_out, a_h, weight_out, -lr, one, ZERO, a_h.shape[1], one_row)
             add_bias_gradient(work.delta_out, bias_out, -lr, one)
             add_bias_gradient(work.delta_h, bias_h, -lr, one)
     for p in range(p0, p1):
@@ -255,7 +256,7 @@ def forward_pieces(slot, size, x, activation, params, partial, sync, a_h, a_out)
     p0, p1 = chunk(num_pieces, size, slot, ONE)
     for p in range(p0, p1):
         f0, f1 = _piece(x.shape[1], num_pieces, p)
-        hidden_partial(x, params.weight_h, partial[p], f0, f1)
+        hidden_partial(x, params.weight_h, partial[p], f0, f1, ONE)
     barrier(sync, 0, size)
     n0, n1 = chunk(x.shape[0], size, slot, ONE)
     hidden_rows(partial, params.bias_h, activation, a_h, n0, n1)
@@ -282,8 +283,8 @@ def backward_pieces(slot, size, x, a_h, a_out, labels, weight_out, activation, n
     p0, p1 = chunk(num_pieces, size, slot, ONE)
     for p in range(p0, p1):
         f0, f1 = _piece(x.shape[1], num_pieces, p)
-        add_gradient(delta_h, x, grads.weight_h, one, zero, f0, f1)
+        add_gradient(delta_h, x, grads.weight_h, one, zero, f0, f1, ONE)
     if slot == 0:
         add_bias_gradient(delta_h, grads.bias_h, one, zero)
-        add_gradient(delta_out, a_h, grads.weight_out, one, zero, ZERO, a_h.shape[1])
+        add_gradient(delta_out, a_h, grads.weight_out, one, zero, ZERO, a_h.shape[1], ONE)
         add_bias_gradient(delta_out, grads.bias_out, one, zero)

@@ -10,8 +10,14 @@ Shapes: x (B, F), weight_h (H, F), a_h (B, H), weight_out (C, H), a_out (B, C).
 * Everything else is per row (bias, activation, the C x H output layer, the
   deltas) and runs as loops on rows ``n0:n1``: the same code for any split of the
   rows, so every element has the same bits whichever thread computes it.
+
+For one row the two products are loops instead (BLAS's call costs more than the work).
+The functions that take ``one_row`` choose by the shape where it is ``ONE``; where it is
+None the caller's rows are never one, and Numba prunes the ``one_row is None`` branch
+while compiling: the training step of larger minibatches then never compiles the loops
+(~0.6-1 s of a cold start, measured; docs/bench.md).
 """
-from ._config import RELU, ZERO, jit
+from ._config import ONE, RELU, ZERO, jit
 from .blas import gemm_nt, gemm_tn
 from .exp import exp
 
@@ -48,10 +54,12 @@ def activation_derivative(a, activation, one):
 
 
 @jit
-def hidden_partial(x, weight_h, partial, f0, f1):
+def hidden_partial(x, weight_h, partial, f0, f1, one_row):
     """``partial = x[:, f0:f1] @ weight_h[:, f0:f1].T``: feature piece ``f0:f1`` of ``z_h`` (B, H).
+
+    ``one_row``: see the module docstring.
     """
-    if x.shape[0] > 1:
+    if one_row is None or x.shape[0] > 1:
         gemm_nt(x[:, f0:f1], weight_h[:, f0:f1], partial, x.dtype.type(1), x.dtype.type(0))
         return
     row = x[0, f0:f1]
@@ -110,7 +118,7 @@ def forward_rows(x, weight_h, bias_h, weight_out, bias_out, activation, a_h, a_o
     """The forward pass of every row of ``x`` (one feature piece: all of them; the output
     layer one product too, as the callers' blocks of rows are fixed)."""
     num_rows, num_hidden = a_h.shape
-    hidden_partial(x, weight_h, a_h, ZERO, x.shape[1])
+    hidden_partial(x, weight_h, a_h, ZERO, x.shape[1], ONE)
     hidden_rows(a_h.reshape((1, num_rows, num_hidden)), bias_h, activation, a_h, ZERO, num_rows)
     output_layer(a_h, weight_out, bias_out, a_out)
 
@@ -157,13 +165,13 @@ def delta_rows(a_h, a_out, labels, weight_out, activation, delta_out, delta_h, n
 
 
 @jit
-def add_gradient(delta, inputs, weight, alpha, beta, f0, f1):
+def add_gradient(delta, inputs, weight, alpha, beta, f0, f1, one_row):
     """``weight[:, f0:f1] = alpha * delta.T @ inputs[:, f0:f1] + beta * weight[:, f0:f1]``.
 
     delta (B, U), inputs (B, K), weight (U, K). ``alpha = -lr, beta = 1`` is the SGD
-    update; ``alpha = 1, beta = 0`` writes the gradient.
+    update; ``alpha = 1, beta = 0`` writes the gradient. ``one_row``: see the module docstring.
     """
-    if delta.shape[0] > 1:
+    if one_row is None or delta.shape[0] > 1:
         gemm_tn(delta, inputs[:, f0:f1], weight[:, f0:f1], alpha, beta)
         return
     row = inputs[0, f0:f1]
@@ -179,7 +187,7 @@ def add_gradient(delta, inputs, weight, alpha, beta, f0, f1):
 
 
 @jit
-def update_then_partial(delta, x, weight, alpha, x_next, partial, f0, f1):
+def update_then_partial(delta, x, weight, alpha, x_next, partial, f0, f1, one_row):
     """``weight[:, f0:f1] += alpha * delta.T @ x[:, f0:f1]``, then ``partial = x_next[:, f0:f1]
     @ weight[:, f0:f1].T``: a piece's SGD update (``alpha = -lr``; none where ``alpha = 0``)
     and the next step's share of ``z_h``.
@@ -188,12 +196,12 @@ def update_then_partial(delta, x, weight, alpha, x_next, partial, f0, f1):
     while it is in L1: measured 1.5-1.8x faster than an update loop and a product loop
     (the step is bound by the weights' traffic). Every training step takes this pass, the
     first (``alpha = 0``) and last of a run included, so a run gives the bits of any
-    split of it.
+    split of it. ``one_row``: see the module docstring.
     """
-    if delta.shape[0] > 1:
+    if one_row is None or delta.shape[0] > 1:
         if alpha != 0:
-            add_gradient(delta, x, weight, alpha, weight.dtype.type(1), f0, f1)
-        hidden_partial(x_next, weight, partial, f0, f1)
+            add_gradient(delta, x, weight, alpha, weight.dtype.type(1), f0, f1, None)
+        hidden_partial(x_next, weight, partial, f0, f1, None)
         return
     row, row_next = x[0, f0:f1], x_next[0, f0:f1]
     for u in range(weight.shape[0]):

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 # Trains one epoch at two batch sizes, then reports the weights' digest and, per entry kernel,
@@ -98,3 +100,41 @@ def test_cold_process_loads_the_evaluation_and_prediction_its_helper_compiled(tm
     assert stats["train_steps"] == [0, 1] and stats["evaluate"] == [1, 0], stats
     assert stats["forward_blocks"] == [1, 0], stats
     assert digest == alone_digest
+
+
+# Compiles train_steps' last callees as the helper does ("helper"), or trains one epoch with
+# no helper ("train"); reports each of those callees' cache hits and misses.
+CALLEES_SCRIPT = """
+import contextlib, io, json, sys
+import numpy as np
+import fastmlp
+from fastmlp._compile_ahead import step_callees
+dtype = np.dtype(sys.argv[2]).type
+if sys.argv[1] == "helper":
+    for kernel, signature in step_callees(dtype):
+        kernel.compile(signature)
+else:
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(-1, 1, (300, 784)).astype(dtype), rng.integers(0, 10, 300)
+    with contextlib.redirect_stdout(io.StringIO()):
+        fastmlp.train(fastmlp.NeuralNetMLP(784, 22, 10, dtype=dtype), X, y, X, y, 1)
+print(json.dumps({k.py_func.__name__: [sum(k.stats.cache_hits.values()),
+                                      sum(k.stats.cache_misses.values())]
+                  for k, _ in step_callees(dtype)}))
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_helper_compiles_the_step_callees_with_the_signatures_the_step_calls(tmp_path, dtype):
+    """The helper compiles ``train_steps``' last callees from hand-built signatures
+    (``fastmlp._compile_ahead.step_callees``): a training process then loads every one of
+    them from the cache (a hit, no miss). A signature unlike the call's would be a miss."""
+    install = _install_copy(tmp_path)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(install),
+           "FASTMLP_COMPILE_AHEAD": "0"}
+    stats = [json.loads(subprocess.run([sys.executable, "-c", CALLEES_SCRIPT, role, dtype],
+                                       cwd=install.parent, env=env, capture_output=True,
+                                       text=True, check=True, timeout=600).stdout)
+             for role in ("helper", "train")]
+    assert all(hits == 0 and misses == 1 for hits, misses in stats[0].values()), stats
+    assert all(hits == 1 and misses == 0 for hits, misses in stats[1].values()), stats

@@ -21,7 +21,7 @@ import fastmlp
 from fastmlp import model as fast_model
 from fastmlp import reference, team
 from fastmlp.kernels import blas, layers, sync
-from fastmlp.kernels._config import RELU, SIGMOID
+from fastmlp.kernels._config import ONE, RELU, SIGMOID
 from fastmlp.kernels.blas import gemm_nt, gemm_tn
 from fastmlp.kernels.sync import SYNC_SIZE, atomic_add, atomic_load, barrier
 from tests.conftest import quiet
@@ -67,7 +67,7 @@ def _layer_units(x, w_h, b_h, w_out, b_out, activation, y, pieces, f_align):
     partial = np.empty((pieces, batch, num_hidden))
     for p in range(pieces):
         f0, f1 = layers.chunk(x.shape[1], pieces, p, f_align)
-        layers.hidden_partial(x, w_h, partial[p], f0, f1)
+        layers.hidden_partial(x, w_h, partial[p], f0, f1, ONE)
     a_h, a_out = np.empty((batch, num_hidden)), np.empty((batch, num_classes))
     for n0 in range(batch):  # row by row: any split of the rows gives the same values
         layers.hidden_rows(partial, b_h, activation, a_h, n0, n0 + 1)
@@ -75,7 +75,7 @@ def _layer_units(x, w_h, b_h, w_out, b_out, activation, y, pieces, f_align):
     delta_out, delta_h = np.empty((batch, num_classes)), np.empty((batch, num_hidden))
     layers.delta_rows(a_h, a_out, y, w_out, activation, delta_out, delta_h, 0, batch)
     d_w_h, d_b_h = np.empty_like(w_h), np.empty_like(b_h)
-    layers.add_gradient(delta_h, x, d_w_h, 1.0, 0.0, 0, x.shape[1])
+    layers.add_gradient(delta_h, x, d_w_h, 1.0, 0.0, 0, x.shape[1], ONE)
     layers.add_bias_gradient(delta_h, d_b_h, 1.0, 0.0)
     return a_h, a_out, delta_out, delta_h, d_w_h, d_b_h
 
