@@ -30,10 +30,10 @@ from .kernels import epoch, layers, validate
 
 HELPER_TIMEOUT_S = 60
 # The helper: the step's last callees; then, on a tiny model in the dtype given, an
-# evaluation, a line to say so, and a forward pass of more than one block of rows
-# (forward_blocks), which compile them.
+# evaluation, a line to say so, and, at the lowest priority, a forward pass of more than one
+# block of rows (forward_blocks), which compile them.
 HELPER = """
-import contextlib, io, sys
+import contextlib, io, os, sys
 import numpy as np
 from fastmlp._compile_ahead import step_callees
 from fastmlp.kernels.epoch import EVAL_BLOCK
@@ -45,6 +45,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     model = NeuralNetMLP(2, 1, 10, dtype=dtype)
 compute_mse_and_acc(model, np.zeros((100, 2), dtype), np.zeros(100, np.int64))
 print("evaluate", flush=True)
+os.nice(19)  # the training runs meanwhile: its team must not share a core with this process
 model.forward(np.zeros((EVAL_BLOCK + 1, 2), dtype))
 """
 _helpers = {}  # dtype name -> the helper compiling its kernels (None once waited for)

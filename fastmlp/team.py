@@ -180,6 +180,8 @@ def _running_threads():
             continue
         try:
             stat = os.read(fd, 512)
+        except OSError:  # it ended after the open (ESRCH)
+            continue
         finally:
             os.close(fd)
         running += stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] == b"R"

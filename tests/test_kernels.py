@@ -166,6 +166,30 @@ def test_team_raises_what_a_member_raised(bad_slot):
     assert len(out) == 2
 
 
+def test_team_size_survives_threads_that_end_while_it_counts():
+    """``team.size`` reads every thread's state from /proc; a thread that ends between the
+    open and the read (as the helper's reaper does, fastmlp._compile_ahead) is skipped, not
+    an error (ESRCH). Threads start and end here while it counts, thousands of times."""
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            short = threading.Thread(target=time.sleep, args=(0,))
+            short.start()
+            short.join()
+
+    churners = [threading.Thread(target=churn) for _ in range(2)]
+    for thread in churners:
+        thread.start()
+    try:
+        for _ in range(3000):
+            assert team.size(2) in (1, 2)
+    finally:
+        stop.set()
+        for thread in churners:
+            thread.join()
+
+
 def test_two_callers_have_their_own_teams():
     """Two Python threads run barrier kernels at once: with a shared team they would deadlock."""
     results = []
