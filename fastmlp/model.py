@@ -288,7 +288,8 @@ class EpochTrainer:
                              f"{order.shape[0] // self.minibatch_size} steps of this order")
         params = Params(*check_parameters(self.model))
         work = self.minibatch_size * params.weight_h.size
-        wanted = max(1, min(get_num_threads(), self._work.partial.shape[0], work // TEAM_MIN_WORK))
+        tiles = self._work.partial.shape[0] * self._work.num_units
+        wanted = max(1, min(get_num_threads(), tiles, work // TEAM_MIN_WORK))
         steps = max(1, SEGMENT_WORK // (2 * work))
         with single_threaded_blas:
             for start in range(first_step, last_step, steps):

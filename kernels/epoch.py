@@ -6,18 +6,22 @@ threads meet at :func:`.sync.barrier`. There is no Numba parallel region: its
 lowering was most of the cold compile time, and its worker threads kept spinning
 after it, taking cores from whatever ran next.
 
-Training splits the two large products by **feature pieces**: thread ``t`` owns
-pieces of the columns of ``w_h`` and of the minibatch, and alone reads and writes
-them (its share of ``z_h``, its gather, its share of the update). Each piece lives
-in a plane of its own (``TrainWork.weight_pieces``, ``x_pieces``: copied from
+Training splits the two large products into **tiles** of ``w_h``: feature pieces
+(columns) times blocks of hidden units (rows). Thread ``t`` owns some tiles, and alone
+reads and writes them (its share of the update, of ``z_h``'s partial sums). Each piece
+lives in a plane of its own (``TrainWork.weight_pieces``, ``x_pieces``: copied from
 ``w_h`` at the start of a call, back at its end), so that no two threads write the
 same cache line or stream through each other's lines: with the pieces as column
 slices of the row-major ``w_h``, a batch-1 update ran 2.5x slower on two cores than
-on one (measured on a 2-core Zen 4). Only ``z_h``'s per-piece partial sums (B x H)
-are shared; the per-row work (activation, output layer, deltas) is split by rows.
-Two barriers a step. The pieces depend on the number of features only, never on
-the thread count, and each is one BLAS call of the same shape at any thread count,
-so the results do not depend on it.
+on one (measured on a 2-core Zen 4). Each piece writes a partial sum of ``z_h``
+(B x H) that the per-row work (activation, output layer, deltas, split by rows)
+adds up: cheap while the partial sums stay in cache, as at the chapter's shapes (4
+pieces, one block of units), and costly where they do not (1000 x 1024: four 8 MB
+planes, and OpenBLAS repacking the 1000 x 1024 ``delta`` once a piece). So
+:func:`step_tiles` trades pieces for unit blocks, which repack the minibatch
+instead, as the partial sums outgrow ``PARTIAL_BUDGET``. Two barriers a step. The
+tiles depend on the shape only, never on the thread count, and each is one BLAS call
+of the same shape at any thread count, so the results do not depend on it.
 """
 from typing import NamedTuple
 
@@ -34,6 +38,7 @@ from .sync import SYNC_SIZE, barrier
 PIECE_ALIGN = 16  # feature pieces start at multiples of 16 elements: whole cache lines per row
 MIN_PIECE = 128  # fewest features per piece: shorter BLAS products lose more than a thread gains
 MAX_PIECES = 8
+PARTIAL_BUDGET = 1 << 20  # bytes of partial sums (P x B x H) a step keeps in cache (~L2)
 EVAL_BLOCK = 256  # rows per block in the evaluation: one BLAS product each, of a fixed shape
 
 
@@ -47,7 +52,8 @@ class Params(NamedTuple):
 
 class TrainWork(NamedTuple):
     """Workspaces of :func:`train_steps` (B = minibatch size, P = feature pieces, W = the
-    widest piece rounded up to ``PIECE_ALIGN``; piece ``p`` in the first columns of its plane)."""
+    widest piece rounded up to ``PIECE_ALIGN``; piece ``p`` in the first columns of its plane;
+    ``num_units`` blocks of hidden units per piece: see :func:`step_tiles`)."""
     weight_pieces: np.ndarray  # (P, H, W) the pieces of w_h's columns
     x_pieces: np.ndarray  # (2, P, B, W) the same pieces of this step's and the next minibatch
     yb: np.ndarray  # (B,) int64 its labels; each thread its own rows
@@ -57,6 +63,7 @@ class TrainWork(NamedTuple):
     delta_out: np.ndarray  # (B, C)
     delta_h: np.ndarray  # (B, H)
     sync: np.ndarray  # (SYNC_SIZE,) int64 barrier state
+    num_units: int
 
 
 class EvalWork(NamedTuple):
@@ -76,6 +83,17 @@ def feature_pieces(num_features):
     return pieces
 
 
+def step_tiles(num_features, batch, num_hidden, itemsize):
+    """``(pieces, units)``: a training step's tiles of ``w_h``, ``pieces * units`` =
+    :func:`feature_pieces` of them. Pieces halve (units double) while their partial sums
+    (``pieces * batch * num_hidden * itemsize`` bytes) exceed ``PARTIAL_BUDGET``: the
+    chapter's 100 x 784 x 50 keeps 4 x 1, 1000 x 784 x 1024 takes 1 x 4."""
+    tiles = pieces = feature_pieces(num_features)
+    while pieces > 1 and pieces * batch * num_hidden * itemsize > PARTIAL_BUDGET:
+        pieces //= 2
+    return pieces, tiles // pieces
+
+
 def aligned_empty(shape, dtype):
     """``np.empty(shape, dtype)`` starting on a cache line (64 bytes; NumPy gives 16)."""
     dtype = np.dtype(dtype)
@@ -89,7 +107,7 @@ def train_workspace(params, minibatch_size):
     """The :class:`TrainWork` of a model's ``params`` and ``minibatch_size``."""
     (num_hidden, num_features), num_classes = params.weight_h.shape, params.weight_out.shape[0]
     b, dtype = minibatch_size, params.weight_h.dtype
-    pieces = feature_pieces(num_features)
+    pieces, units = step_tiles(num_features, b, num_hidden, dtype.itemsize)
     widest = max(f1 - f0 for f0, f1 in (chunk.py_func(num_features, pieces, p, PIECE_ALIGN)
                                         for p in range(pieces)))
     width = -(-widest // PIECE_ALIGN) * PIECE_ALIGN
@@ -98,7 +116,7 @@ def train_workspace(params, minibatch_size):
                      aligned_empty((pieces, b, num_hidden), dtype),
                      np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
                      np.empty((b, num_classes), dtype), np.empty((b, num_hidden), dtype),
-                     np.zeros(SYNC_SIZE, np.int64))
+                     np.zeros(SYNC_SIZE, np.int64), units)
 
 
 def eval_workspace(params, num_rows, team):
@@ -118,6 +136,15 @@ def _piece(num_features, pieces, p):
 
 
 @jit
+def _tile(num_features, num_hidden, num_pieces, num_units, t):
+    """Piece ``p``, its columns ``f0:f1`` and the hidden units ``u0:u1`` of tile ``t``."""
+    p = t // num_units
+    f0, f1 = _piece(num_features, num_pieces, p)
+    u0, u1 = chunk(num_hidden, num_units, t % num_units, np.int64(PIECE_ALIGN))
+    return p, f0, f1, u0, u1
+
+
+@jit
 def _copy_piece(source, s0, destination, d0, width):
     """``destination[:, d0:d0 + width] = source[:, s0:s0 + width]``, row by row."""
     for h in range(source.shape[0]):
@@ -125,6 +152,15 @@ def _copy_piece(source, s0, destination, d0, width):
         dst = destination[h, d0:d0 + width]
         for f in range(width):
             dst[f] = src[f]
+
+
+@jit
+def _gather_rows(X, order, start, x_planes, n0, n1):
+    """Rows ``n0:n1`` of the minibatch at ``order[start:]``, every piece into its plane of
+    ``x_planes`` (P, B, W)."""
+    for p in range(x_planes.shape[0]):
+        f0, f1 = _piece(X.shape[1], x_planes.shape[0], p)
+        gather_columns(X, order, start + n0, f0, f1, x_planes[p, n0:n1])
 
 
 @jit(entry=True)
@@ -137,62 +173,72 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
     steps give the bits of one run). Each step is the chapter's forward, backward
     and update, in its arithmetic:
     1. own rows: the labels; barrier; own rows: ``a_h`` (from the pieces' partial sums),
-       ``a_out``, the deltas; barrier;
-    2. own pieces: gather the next minibatch's columns, then
-       ``w_h[:, piece] -= lr * delta_h.T @ xb[:, piece]`` and the next step's
-       ``partial[p] = xb_next[:, piece] @ w_h[:, piece].T`` (one pass for one row);
-       thread 0 also updates ``w_out`` and both biases (read again only after the next
-       step's first barrier).
+       ``a_out``, the deltas (and, where a piece has several unit blocks, whose tiles all
+       read its whole minibatch, the next minibatch's rows); barrier;
+    2. own tiles (piece ``f0:f1``, units ``u0:u1``): with one unit block, gather the next
+       minibatch's columns of the piece; then
+       ``w_h[u0:u1, piece] -= lr * delta_h[:, u0:u1].T @ xb[:, piece]`` and the next step's
+       ``partial[p][:, u0:u1] = xb_next[:, piece] @ w_h[u0:u1, piece].T`` (one pass for one
+       row); thread 0 also updates ``w_out`` and both biases (read again only after the
+       next step's first barrier).
     ``one_row`` is ``ONE`` for minibatches of one row, else None (see :mod:`.layers`).
     """
     weight_h, bias_h, weight_out, bias_out = params
-    pieces, x_pieces, yb, partial, a_h = (work.weight_pieces, work.x_pieces, work.yb,
-                                          work.partial, work.a_h)
-    batch, num_features = yb.shape[0], weight_h.shape[1]
-    num_pieces = pieces.shape[0]
+    pieces, x_pieces, yb, partial, a_h, delta_h = (work.weight_pieces, work.x_pieces, work.yb,
+                                                   work.partial, work.a_h, work.delta_h)
+    batch, (num_hidden, num_features) = yb.shape[0], weight_h.shape
+    num_pieces, num_units = pieces.shape[0], work.num_units
     lr = weight_h.dtype.type(learning_rate)
     one, zero = weight_h.dtype.type(1), weight_h.dtype.type(0)
-    p0, p1 = chunk(num_pieces, size, slot, ONE)
+    t0, t1 = chunk(num_pieces * num_units, size, slot, ONE)
     n0, n1 = chunk(batch, size, slot, ONE)
     if last_step <= first_step:
         return
-    for p in range(p0, p1):
-        f0, f1 = _piece(num_features, num_pieces, p)
-        _copy_piece(weight_h, f0, pieces[p], ZERO, f1 - f0)
-        gather_columns(X, order, first_step * batch, f0, f1, x_pieces[0, p])
-        update_then_partial(work.delta_h, x_pieces[0, p], pieces[p], zero, x_pieces[0, p],
-                            partial[p], ZERO, f1 - f0, one_row)
     generation = 0
+    if num_units > 1:
+        _gather_rows(X, order, first_step * batch, x_pieces[0], n0, n1)
+        generation = barrier(work.sync, generation, size)
+    for t in range(t0, t1):
+        p, f0, f1, u0, u1 = _tile(num_features, num_hidden, num_pieces, num_units, t)
+        _copy_piece(weight_h[u0:u1], f0, pieces[p, u0:u1], ZERO, f1 - f0)
+        if num_units == 1:
+            gather_columns(X, order, first_step * batch, f0, f1, x_pieces[0, p])
+        update_then_partial(delta_h[:, u0:u1], x_pieces[0, p], pieces[p, u0:u1], zero,
+                            x_pieces[0, p], partial[p, :, u0:u1], ZERO, f1 - f0, one_row)
     for step in range(first_step, last_step):
         for n in range(n0, n1):
             yb[n] = y[order[step * batch + n]]
         generation = barrier(work.sync, generation, size)
         hidden_rows(partial, bias_h, activation, a_h, n0, n1)
         output_rows(a_h, weight_out, bias_out, work.a_out, n0, n1)
-        delta_rows(a_h, work.a_out, yb, weight_out, activation, work.delta_out, work.delta_h,
+        delta_rows(a_h, work.a_out, yb, weight_out, activation, work.delta_out, delta_h,
                    n0, n1)
-        generation = barrier(work.sync, generation, size)
         this = x_pieces[(step - first_step) % 2]
         following = x_pieces[(step - first_step + 1) % 2]
         more = step + 1 < last_step
-        for p in range(p0, p1):
-            f0, f1 = _piece(num_features, num_pieces, p)
+        if more and num_units > 1:
+            _gather_rows(X, order, (step + 1) * batch, following, n0, n1)
+        generation = barrier(work.sync, generation, size)
+        for t in range(t0, t1):
+            p, f0, f1, u0, u1 = _tile(num_features, num_hidden, num_pieces, num_units, t)
+            delta, weight, part = delta_h[:, u0:u1], pieces[p, u0:u1], partial[p, :, u0:u1]
             if more:
-                gather_columns(X, order, (step + 1) * batch, f0, f1, following[p])
-                update_then_partial(work.delta_h, this[p], pieces[p], -lr, following[p],
-                                    partial[p], ZERO, f1 - f0, one_row)
+                if num_units == 1:
+                    gather_columns(X, order, (step + 1) * batch, f0, f1, following[p])
+                update_then_partial(delta, this[p], weight, -lr, following[p], part, ZERO,
+                                    f1 - f0, one_row)
             elif batch == 1:  # the same pass as every other step (its product unused)
-                update_then_partial(work.delta_h, this[p], pieces[p], -lr, this[p], partial[p],
-                                    ZERO, f1 - f0, one_row)
+                update_then_partial(delta, this[p], weight, -lr, this[p], part, ZERO, f1 - f0,
+                                    one_row)
             else:
-                add_gradient(work.delta_h, this[p], pieces[p], -lr, one, ZERO, f1 - f0, None)
+                add_gradient(delta, this[p], weight, -lr, one, ZERO, f1 - f0, None)
         if slot == 0:
             add_gradient(work.delta_out, a_h, weight_out, -lr, one, ZERO, a_h.shape[1], one_row)
             add_bias_gradient(work.delta_out, bias_out, -lr, one)
-            add_bias_gradient(work.delta_h, bias_h, -lr, one)
-    for p in range(p0, p1):
-        f0, f1 = _piece(num_features, num_pieces, p)
-        _copy_piece(pieces[p], ZERO, weight_h, f0, f1 - f0)
+            add_bias_gradient(delta_h, bias_h, -lr, one)
+    for t in range(t0, t1):
+        p, f0, f1, u0, u1 = _tile(num_features, num_hidden, num_pieces, num_units, t)
+        _copy_piece(pieces[p, u0:u1], ZERO, weight_h[u0:u1], f0, f1 - f0)
 
 
 @jit(entry=True)

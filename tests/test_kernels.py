@@ -20,7 +20,7 @@ import pytest
 import fastmlp
 from fastmlp import model as fast_model
 from fastmlp import reference, team
-from fastmlp.kernels import blas, layers, sync
+from fastmlp.kernels import blas, epoch, layers, sync
 from fastmlp.kernels._config import ONE, RELU, SIGMOID
 from fastmlp.kernels.blas import gemm_nt, gemm_tn
 from fastmlp.kernels.sync import SYNC_SIZE, atomic_add, atomic_load, barrier
@@ -117,6 +117,17 @@ def test_chunk_cuts_the_range_into_adjacent_aligned_parts(n, parts, align):
     assert np.all((bounds[:, 0] % align == 0) | (bounds[:, 0] == n))
     sizes = -(-(bounds[:, 1] - bounds[:, 0]) // align)  # tiles per part
     assert sizes.max() - sizes.min() <= 1
+
+
+@pytest.mark.parametrize("batch, hidden, itemsize, want",
+                         [(100, 50, 8, (4, 1)), (1, 1024, 8, (4, 1)), (1000, 50, 8, (2, 2)),
+                          (1000, 50, 4, (4, 1)), (100, 1024, 8, (1, 4)), (1000, 1024, 4, (1, 4))])
+def test_step_tiles_trade_pieces_for_unit_blocks_as_the_partial_sums_outgrow_the_budget(
+        batch, hidden, itemsize, want):
+    pieces, units = epoch.step_tiles(784, batch, hidden, itemsize)
+    assert (pieces, units) == want
+    assert pieces * units == epoch.feature_pieces(784)
+    assert pieces == 1 or pieces * batch * hidden * itemsize <= epoch.PARTIAL_BUDGET
 
 
 @numba.njit(nogil=True)

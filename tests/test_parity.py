@@ -22,6 +22,7 @@ import pytest
 import fastmlp
 from fastmlp import model as fast_model
 from fastmlp import reference
+from fastmlp.kernels import epoch
 from tests.conftest import quiet
 
 F64_RTOL = 1e-10
@@ -203,12 +204,23 @@ def test_compute_mse_and_acc_identical(small_data, activation, n, minibatch_size
     assert abs(got[0] - want[0]) <= 1e-12
 
 
+# Partial-sum budgets (kernels.epoch.PARTIAL_BUDGET) that make a step cut w_h into
+# 1 piece x 4 unit blocks (ONE_PIECE) or into 2 x 2 (at batch 100, hidden 50: TWO_PIECES);
+# None keeps the default (4 pieces x 1 block at these shapes).
+ONE_PIECE, TWO_PIECES = 1, 2 * 100 * 50 * 8
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-@pytest.mark.parametrize("minibatch_size, learning_rate, num_hidden",
-                         [(100, 0.1, 50), (32, 0.3, 17), (1, 0.05, 8), (1, 0.1, 50), (3, 0.2, 22)])
-def test_training_parity(small_data, capsys, activation, minibatch_size, learning_rate,
-                         num_hidden):
+@pytest.mark.parametrize("minibatch_size, learning_rate, num_hidden, budget",
+                         [(100, 0.1, 50, None), (32, 0.3, 17, None), (1, 0.05, 8, None),
+                          (1, 0.1, 50, None), (3, 0.2, 22, None), (100, 0.1, 50, ONE_PIECE),
+                          (100, 0.1, 50, TWO_PIECES), (32, 0.3, 17, ONE_PIECE),
+                          (1, 0.1, 50, ONE_PIECE)])
+def test_training_parity(small_data, capsys, monkeypatch, activation, minibatch_size,
+                         learning_rate, num_hidden, budget):
     X_train, y_train, X_valid, y_valid = small_data
+    if budget is not None:
+        monkeypatch.setattr(epoch, "PARTIAL_BUDGET", budget)
     if minibatch_size < 10:  # 1,800 single-example steps per epoch in the reference: fewer rows
         X_train, y_train = X_train[:400], y_train[:400]
     fast, ref = _models((0, 784, num_hidden, 10), activation, seed=4)
@@ -226,11 +238,18 @@ def test_training_parity(small_data, capsys, activation, minibatch_size, learnin
         assert np.max(np.abs(getattr(fast, name) - getattr(ref, name))) <= 1e-9, name
 
 
-@pytest.mark.parametrize("num_hidden, minibatch_size", [(50, 100), (130, 100), (50, 10), (22, 3), (130, 64)])
-def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidden, minibatch_size):
+@pytest.mark.parametrize("num_hidden, minibatch_size, budget",
+                         [(50, 100, None), (130, 100, None), (50, 10, None), (22, 3, None),
+                          (130, 64, None), (50, 100, ONE_PIECE), (50, 100, TWO_PIECES),
+                          (22, 3, ONE_PIECE), (50, 1, ONE_PIECE)])
+def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidden,
+                                               minibatch_size, budget):
     """Teams of 1 to 4 threads (more than the cores here: the barrier yields) train to the
-    same bits, and each team had the size asked for (``EpochTrainer.team_size``)."""
+    same bits, and each team had the size asked for (``EpochTrainer.team_size``), also
+    where the step's tiles are unit blocks (``budget``)."""
     X_train, y_train, X_valid, y_valid = small_data
+    if budget is not None:
+        monkeypatch.setattr(epoch, "PARTIAL_BUDGET", budget)
     results = []
     for threads in (1, 2, 3, 4):
         monkeypatch.setattr(fast_model, "TEAM_MIN_WORK", 1)  # a team even for small steps
@@ -244,6 +263,7 @@ def test_results_do_not_depend_on_thread_count(small_data, monkeypatch, num_hidd
         for _ in range(2):
             trainer.run(fast_model.permutation(trainer.num_examples))
         assert trainer.team_size == threads
+        assert trainer._work.num_units == {None: 1, ONE_PIECE: 4, TWO_PIECES: 2}[budget]
         evaluation = trainer.evaluate(X_valid, y_valid)
         a_h, a_out = model.forward(X_valid)
         grads = model.backward(X_valid, a_h, a_out, y_valid)
