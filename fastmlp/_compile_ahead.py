@@ -104,7 +104,7 @@ def step_callees(dtype):
     real, index = numba.from_dtype(np.dtype(dtype)), types.int64
     vector, matrix, planes = (types.Array(real, n, "C") for n in (1, 2, 3))
     labels = types.Array(index, 1, "C")
-    return [(layers.add_bias_gradient, (matrix, vector, real, real)),
+    return [(layers.add_bias_gradient, (matrix, vector, real, real, vector)),
             (layers.delta_rows, (matrix, matrix, labels, matrix, index, matrix, matrix, index,
                                  index)),
             (layers.output_rows, (matrix, matrix, vector, matrix, index, index)),

@@ -104,11 +104,12 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         with _blas_for(X.shape[0]):
             if num_blocks <= 1 and work < PIECES_MIN_WORK:
                 layers.forward_rows(X, *params, activation, a_h, a_out)
-            elif num_blocks <= 1:  # pieces chosen by the shape: the same bits at every count
-                num_pieces = epoch.feature_pieces(X.shape[1])
-                partial = np.empty((num_pieces, X.shape[0], params.weight_h.shape[0]), self.dtype)
-                team.run(epoch.forward_pieces, _team_size(min(get_num_threads(), num_pieces), work),
-                         X, activation, params, partial, np.zeros(SYNC_SIZE, np.int64), a_h, a_out)
+            elif num_blocks <= 1:  # tiles chosen by the shape: the same bits at every count
+                num_pieces, num_units = epoch.tiles(X.shape[1], *a_h.shape, a_h.itemsize)
+                partial = np.empty((num_pieces,) + a_h.shape, self.dtype)
+                size = _team_size(min(get_num_threads(), num_pieces * num_units), work)
+                team.run(epoch.forward_pieces, size, X, activation, params, partial, num_units,
+                         np.zeros(SYNC_SIZE, np.int64), a_h, a_out)
             else:
                 _compile_ahead.wait(self.dtype, "forward_blocks")
                 size = _team_size(min(get_num_threads(), num_blocks), work)
@@ -136,12 +137,13 @@ class NeuralNetMLP(reference.NeuralNetMLP):
         work = _work(weight_h, X.shape[0])
         with _blas_for(X.shape[0]):
             if work < PIECES_MIN_WORK:  # one thread, one product
-                epoch.backward_pieces(0, 1, *args, 1, np.empty_like(a_out), np.empty_like(a_h),
+                epoch.backward_pieces(0, 1, *args, 1, 1, np.empty_like(a_out), np.empty_like(a_h),
                                       _NO_SYNC, grads)
-            else:  # pieces chosen by the shape, not the thread count: the same bits at every count
+            else:  # tiles chosen by the shape, not the thread count: the same bits at every count
+                tiles = epoch.tiles(num_features, X.shape[0], num_hidden, X.itemsize)
                 team.run(epoch.backward_pieces, _team_size(get_num_threads(), work), *args,
-                         epoch.feature_pieces(num_features), np.empty_like(a_out),
-                         np.empty_like(a_h), np.zeros(SYNC_SIZE, np.int64), grads)
+                         *tiles, np.empty_like(a_out), np.empty_like(a_h),
+                         np.zeros(SYNC_SIZE, np.int64), grads)
         return grads.weight_out, grads.bias_out, grads.weight_h, grads.bias_h
 
     def predict(self, X):

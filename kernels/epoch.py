@@ -18,7 +18,7 @@ on one (measured on a 2-core Zen 4). Each piece writes a partial sum of ``z_h``
 adds up: cheap while the partial sums stay in cache, as at the chapter's shapes (4
 pieces, one block of units), and costly where they do not (1000 x 1024: four 8 MB
 planes, and OpenBLAS repacking the 1000 x 1024 ``delta`` once a piece). So
-:func:`step_tiles` trades pieces for unit blocks, which repack the minibatch
+:func:`tiles` trades pieces for unit blocks, which repack the minibatch
 instead, as the partial sums outgrow ``PARTIAL_BUDGET``. Two barriers a step. The
 tiles depend on the shape only, never on the thread count, and each is one BLAS call
 of the same shape at any thread count, so the results do not depend on it.
@@ -53,7 +53,7 @@ class Params(NamedTuple):
 class TrainWork(NamedTuple):
     """Workspaces of :func:`train_steps` (B = minibatch size, P = feature pieces, W = the
     widest piece rounded up to ``PIECE_ALIGN``; piece ``p`` in the first columns of its plane;
-    ``num_units`` blocks of hidden units per piece: see :func:`step_tiles`)."""
+    ``num_units`` blocks of hidden units per piece: see :func:`tiles`)."""
     weight_pieces: np.ndarray  # (P, H, W) the pieces of w_h's columns
     x_pieces: np.ndarray  # (2, P, B, W) the same pieces of this step's and the next minibatch
     yb: np.ndarray  # (B,) int64 its labels; each thread its own rows
@@ -63,6 +63,7 @@ class TrainWork(NamedTuple):
     delta_out: np.ndarray  # (B, C)
     delta_h: np.ndarray  # (B, H)
     sync: np.ndarray  # (SYNC_SIZE,) int64 barrier state
+    bias_sums: np.ndarray  # (max(H, C),) the bias gradients' column sums
     num_units: int
 
 
@@ -83,11 +84,12 @@ def feature_pieces(num_features):
     return pieces
 
 
-def step_tiles(num_features, batch, num_hidden, itemsize):
-    """``(pieces, units)``: a training step's tiles of ``w_h``, ``pieces * units`` =
-    :func:`feature_pieces` of them. Pieces halve (units double) while their partial sums
-    (``pieces * batch * num_hidden * itemsize`` bytes) exceed ``PARTIAL_BUDGET``: the
-    chapter's 100 x 784 x 50 keeps 4 x 1, 1000 x 784 x 1024 takes 1 x 4."""
+def tiles(num_features, batch, num_hidden, itemsize):
+    """``(pieces, units)``: the tiles of ``w_h`` of a call on ``batch`` rows, ``pieces * units``
+    = :func:`feature_pieces` of them. Pieces halve (units double) while their partial sums
+    of ``z_h`` (``pieces * batch * num_hidden * itemsize`` bytes; as much ``delta`` repacked
+    by BLAS in the weight gradient) exceed ``PARTIAL_BUDGET``: the chapter's 100 x 784 x 50
+    keeps 4 x 1, 1000 x 784 x 1024 takes 1 x 4."""
     tiles = pieces = feature_pieces(num_features)
     while pieces > 1 and pieces * batch * num_hidden * itemsize > PARTIAL_BUDGET:
         pieces //= 2
@@ -107,7 +109,7 @@ def train_workspace(params, minibatch_size):
     """The :class:`TrainWork` of a model's ``params`` and ``minibatch_size``."""
     (num_hidden, num_features), num_classes = params.weight_h.shape, params.weight_out.shape[0]
     b, dtype = minibatch_size, params.weight_h.dtype
-    pieces, units = step_tiles(num_features, b, num_hidden, dtype.itemsize)
+    pieces, units = tiles(num_features, b, num_hidden, dtype.itemsize)
     widest = max(f1 - f0 for f0, f1 in (chunk.py_func(num_features, pieces, p, PIECE_ALIGN)
                                         for p in range(pieces)))
     width = -(-widest // PIECE_ALIGN) * PIECE_ALIGN
@@ -116,7 +118,8 @@ def train_workspace(params, minibatch_size):
                      aligned_empty((pieces, b, num_hidden), dtype),
                      np.empty((b, num_hidden), dtype), np.empty((b, num_classes), dtype),
                      np.empty((b, num_classes), dtype), np.empty((b, num_hidden), dtype),
-                     np.zeros(SYNC_SIZE, np.int64), units)
+                     np.zeros(SYNC_SIZE, np.int64), np.empty(max(num_hidden, num_classes), dtype),
+                     units)
 
 
 def eval_workspace(params, num_rows, team):
@@ -234,8 +237,9 @@ def train_steps(slot, size, X, y, order, first_step, last_step, learning_rate, a
                 add_gradient(delta, this[p], weight, -lr, one, ZERO, f1 - f0, None)
         if slot == 0:
             add_gradient(work.delta_out, a_h, weight_out, -lr, one, ZERO, a_h.shape[1], one_row)
-            add_bias_gradient(work.delta_out, bias_out, -lr, one)
-            add_bias_gradient(delta_h, bias_h, -lr, one)
+            add_bias_gradient(work.delta_out, bias_out, -lr, one,
+                              work.bias_sums[:bias_out.shape[0]])
+            add_bias_gradient(delta_h, bias_h, -lr, one, work.bias_sums[:num_hidden])
     for t in range(t0, t1):
         p, f0, f1, u0, u1 = _tile(num_features, num_hidden, num_pieces, num_units, t)
         _copy_piece(pieces[p, u0:u1], ZERO, weight_h[u0:u1], f0, f1 - f0)
@@ -290,19 +294,20 @@ def evaluate(slot, size, X, y, include, activation, params, work):
 
 
 @jit(entry=True)
-def forward_pieces(slot, size, x, activation, params, partial, sync, a_h, a_out):
+def forward_pieces(slot, size, x, activation, params, partial, num_units, sync, a_h, a_out):
     """Thread ``slot`` of ``size``'s share of the forward pass of the rows of ``x``, its
-    hidden layer cut into the feature pieces of ``partial`` (P, B, H).
+    hidden layer cut into the tiles of :func:`tiles`: the feature pieces of ``partial``
+    (P, B, H) times ``num_units`` blocks of units.
 
-    Its pieces' partial products; a barrier; ``a_h`` of its rows (the pieces summed in
+    Its tiles' partial products; a barrier; ``a_h`` of its rows (the pieces summed in
     order); a barrier; thread 0 the output layer of every row (one product). The bits
-    depend on the pieces only, not on the thread count. a_h (B, H), a_out (B, C) outputs.
+    depend on the tiles only, not on the thread count. a_h (B, H), a_out (B, C) outputs.
     """
-    num_pieces = partial.shape[0]
-    p0, p1 = chunk(num_pieces, size, slot, ONE)
-    for p in range(p0, p1):
-        f0, f1 = _piece(x.shape[1], num_pieces, p)
-        hidden_partial(x, params.weight_h, partial[p], f0, f1, ONE)
+    num_pieces, (num_hidden, num_features) = partial.shape[0], params.weight_h.shape
+    t0, t1 = chunk(num_pieces * num_units, size, slot, ONE)
+    for t in range(t0, t1):
+        p, f0, f1, u0, u1 = _tile(num_features, num_hidden, num_pieces, num_units, t)
+        hidden_partial(x, params.weight_h[u0:u1], partial[p, :, u0:u1], f0, f1, ONE)
     barrier(sync, 0, size)
     n0, n1 = chunk(x.shape[0], size, slot, ONE)
     hidden_rows(partial, params.bias_h, activation, a_h, n0, n1)
@@ -313,24 +318,25 @@ def forward_pieces(slot, size, x, activation, params, partial, sync, a_h, a_out)
 
 @jit(entry=True)
 def backward_pieces(slot, size, x, a_h, a_out, labels, weight_out, activation, num_pieces,
-                    delta_out, delta_h, sync, grads):
+                    num_units, delta_out, delta_h, sync, grads):
     """Thread ``slot`` of ``size``'s share of the chapter's four gradients of every row of ``x``.
 
-    The deltas of its rows; a barrier; ``d_w_h``'s columns of its feature pieces (of
-    ``num_pieces``: 1, or :func:`feature_pieces` for a large call), and in thread 0 the
-    biases' and the output layer's gradients. The pieces depend on the shape only, so the
-    bits do not depend on the thread count. ``grads`` a :class:`Params` of outputs;
-    delta_out (B, C), delta_h (B, H) workspaces.
+    The deltas of its rows; a barrier; ``d_w_h``'s tiles (``num_pieces`` feature pieces
+    times ``num_units`` blocks of units: 1 x 1, or :func:`tiles` for a large call), and in
+    thread 0 the biases' and the output layer's gradients. The tiles depend on the shape
+    only, so the bits do not depend on the thread count. ``grads`` a :class:`Params` of
+    outputs; delta_out (B, C), delta_h (B, H) workspaces.
     """
     one, zero = x.dtype.type(1), x.dtype.type(0)
+    num_hidden, num_features = grads.weight_h.shape
     n0, n1 = chunk(x.shape[0], size, slot, ONE)
     delta_rows(a_h, a_out, labels, weight_out, activation, delta_out, delta_h, n0, n1)
     barrier(sync, 0, size)
-    p0, p1 = chunk(num_pieces, size, slot, ONE)
-    for p in range(p0, p1):
-        f0, f1 = _piece(x.shape[1], num_pieces, p)
-        add_gradient(delta_h, x, grads.weight_h, one, zero, f0, f1, ONE)
+    t0, t1 = chunk(num_pieces * num_units, size, slot, ONE)
+    for t in range(t0, t1):
+        p, f0, f1, u0, u1 = _tile(num_features, num_hidden, num_pieces, num_units, t)
+        add_gradient(delta_h[:, u0:u1], x, grads.weight_h[u0:u1], one, zero, f0, f1, ONE)
     if slot == 0:
-        add_bias_gradient(delta_h, grads.bias_h, one, zero)
+        add_bias_gradient(delta_h, grads.bias_h, one, zero, grads.bias_h)
         add_gradient(delta_out, a_h, grads.weight_out, one, zero, ZERO, a_h.shape[1], ONE)
-        add_bias_gradient(delta_out, grads.bias_out, one, zero)
+        add_bias_gradient(delta_out, grads.bias_out, one, zero, grads.bias_out)

@@ -76,7 +76,7 @@ def _layer_units(x, w_h, b_h, w_out, b_out, activation, y, pieces, f_align):
     layers.delta_rows(a_h, a_out, y, w_out, activation, delta_out, delta_h, 0, batch)
     d_w_h, d_b_h = np.empty_like(w_h), np.empty_like(b_h)
     layers.add_gradient(delta_h, x, d_w_h, 1.0, 0.0, 0, x.shape[1], ONE)
-    layers.add_bias_gradient(delta_h, d_b_h, 1.0, 0.0)
+    layers.add_bias_gradient(delta_h, d_b_h, 1.0, 0.0, d_b_h)
     return a_h, a_out, delta_out, delta_h, d_w_h, d_b_h
 
 
@@ -122,9 +122,9 @@ def test_chunk_cuts_the_range_into_adjacent_aligned_parts(n, parts, align):
 @pytest.mark.parametrize("batch, hidden, itemsize, want",
                          [(100, 50, 8, (4, 1)), (1, 1024, 8, (4, 1)), (1000, 50, 8, (2, 2)),
                           (1000, 50, 4, (4, 1)), (100, 1024, 8, (1, 4)), (1000, 1024, 4, (1, 4))])
-def test_step_tiles_trade_pieces_for_unit_blocks_as_the_partial_sums_outgrow_the_budget(
+def test_tiles_trade_pieces_for_unit_blocks_as_the_partial_sums_outgrow_the_budget(
         batch, hidden, itemsize, want):
-    pieces, units = epoch.step_tiles(784, batch, hidden, itemsize)
+    pieces, units = epoch.tiles(784, batch, hidden, itemsize)
     assert (pieces, units) == want
     assert pieces * units == epoch.feature_pieces(784)
     assert pieces == 1 or pieces * batch * hidden * itemsize <= epoch.PARTIAL_BUDGET
