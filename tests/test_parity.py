@@ -68,12 +68,21 @@ def _batch(shape, seed=1):
     return X, rng.integers(0, num_classes, size=n)
 
 
-@pytest.fixture(params=["one call", "team"])
+# Partial-sum budgets (kernels.epoch.PARTIAL_BUDGET) that make a step cut w_h into
+# 1 piece x 4 unit blocks (ONE_PIECE) or into 2 x 2 (at batch 100, hidden 50: TWO_PIECES);
+# None keeps the default (4 pieces x 1 block at these shapes).
+ONE_PIECE, TWO_PIECES = 1, 2 * 100 * 50 * 8
+
+
+@pytest.fixture(params=["one call", "team", "team of unit blocks"])
 def call_path(request, monkeypatch):
     """``forward`` and ``backward`` as one kernel call, or (any shape) as a team of 3 threads,
-    the path of large calls (forward: feature pieces, or blocks of rows; backward: rows, then
-    feature pieces)."""
-    if request.param == "team":
+    the path of large calls (forward: tiles, or blocks of rows; backward: rows, then tiles),
+    with the tiles feature pieces (as at the chapter's shape) or blocks of hidden units (as
+    past ``PARTIAL_BUDGET``)."""
+    if request.param == "team of unit blocks":
+        monkeypatch.setattr(epoch, "PARTIAL_BUDGET", ONE_PIECE)
+    if request.param != "one call":
         monkeypatch.setattr(fast_model, "TEAM_CALL_MIN_WORK", 0)
         monkeypatch.setattr(fast_model, "PIECES_MIN_WORK", 0)
         monkeypatch.setattr(fast_model, "get_num_threads", lambda: 3)
@@ -202,12 +211,6 @@ def test_compute_mse_and_acc_identical(small_data, activation, n, minibatch_size
     np.testing.assert_array_equal(np.random.get_state()[1], after_ref)
     assert got[1] == want[1]  # accuracy exactly
     assert abs(got[0] - want[0]) <= 1e-12
-
-
-# Partial-sum budgets (kernels.epoch.PARTIAL_BUDGET) that make a step cut w_h into
-# 1 piece x 4 unit blocks (ONE_PIECE) or into 2 x 2 (at batch 100, hidden 50: TWO_PIECES);
-# None keeps the default (4 pieces x 1 block at these shapes).
-ONE_PIECE, TWO_PIECES = 1, 2 * 100 * 50 * 8
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
