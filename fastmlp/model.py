@@ -34,10 +34,14 @@ accuracy = reference.accuracy
 # measured (2-core Zen 4 VM, 784 inputs) batch 1, 50 hidden (39,000 a step): 6.3 us a step
 # at 2 threads, 8.6 at 1; batch 2: 14.5 against 13.4 (BLAS calls too small to share).
 TEAM_MIN_WORK = 16_384
-# Multiply-adds of the steps one team call runs (~5 ms on one core): the team's size is
-# chosen again between calls, so a thread pool that was spinning when the epoch began
-# (see fastmlp.team.size) costs the epoch only its first calls.
+# Multiply-adds of the steps one team call runs (~5 ms on one core) while the team is smaller
+# than asked for: its size is chosen again between calls, so a thread pool that was spinning
+# when the epoch began (see fastmlp.team.size) costs the epoch only its first calls.
 SEGMENT_WORK = 1 << 27
+# The same with every thread asked for (~80 ms): each call copies w_h into its tiles and back
+# (2 x 6.4 MB at 1024 x 784), which at one step a call made a 100 x 1024 epoch 28% slower at
+# 2 threads (2-core Zen 5, measured; the chapter's shape gains nothing, loses nothing).
+FULL_TEAM_SEGMENT_WORK = 1 << 31
 # Multiply-adds below which a team call runs on one thread: starting a worker on another CPU
 # cost ~200 us on a 2-core VM (an idle virtual CPU is woken; 26 us on the same CPU), the
 # time one core takes for ~5M multiply-adds.
@@ -292,15 +296,19 @@ class EpochTrainer:
         work = self.minibatch_size * params.weight_h.size
         tiles = self._work.partial.shape[0] * self._work.num_units
         wanted = max(1, min(get_num_threads(), tiles, work // TEAM_MIN_WORK))
-        steps = max(1, SEGMENT_WORK // (2 * work))
+        short, full = (max(1, segment // (2 * work))
+                       for segment in (SEGMENT_WORK, FULL_TEAM_SEGMENT_WORK))
+        start = first_step
         with single_threaded_blas:
-            for start in range(first_step, last_step, steps):
-                end = min(start + steps, last_step)
-                self.team_size = _team_size(wanted, 2 * work * (end - start))
+            while start < last_step:
+                self.team_size = _team_size(wanted, 2 * work * (min(start + full, last_step)
+                                                                - start))
+                end = min(start + (full if self.team_size == wanted else short), last_step)
                 self._work.sync[:] = 0
                 team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start, end,
                          self.learning_rate, self.activation, params, self._work,
                          ONE if self.minibatch_size == 1 else None)
+                start = end
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on ``X, y`` checked by :meth:`check_data`

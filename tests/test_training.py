@@ -67,7 +67,8 @@ def test_a_stop_between_pieces_keeps_the_completed_epochs(small_data):
 @pytest.mark.parametrize("batch", [1, 3, 100])
 def test_runs_of_odd_steps_and_segments_give_the_bits_of_one_run(small_data, monkeypatch, batch):
     """``EpochTrainer.run`` over steps ``0:3``, ``3:8``, ``8:`` (and, inside one call, team
-    calls of 3 steps each: ``SEGMENT_WORK``) trains to the bits of one whole run."""
+    calls of 3 steps each: ``SEGMENT_WORK``, ``FULL_TEAM_SEGMENT_WORK``) trains to the bits
+    of one whole run."""
     X_train, y_train = small_data[0][:900], small_data[1][:900]
     order = np.random.default_rng(7).permutation(900)
     results = []
@@ -75,6 +76,7 @@ def test_runs_of_odd_steps_and_segments_give_the_bits_of_one_run(small_data, mon
         if segment_steps is not None:
             work = batch * 784 * 20
             monkeypatch.setattr(model, "SEGMENT_WORK", 2 * work * segment_steps)
+            monkeypatch.setattr(model, "FULL_TEAM_SEGMENT_WORK", 2 * work * segment_steps)
         net = quiet(fastmlp.NeuralNetMLP, 784, 20, 10)
         trainer = model.EpochTrainer(net, X_train, y_train, 0.1, batch)
         for first, last in zip(cuts[:-1], cuts[1:]):
@@ -83,3 +85,24 @@ def test_runs_of_odd_steps_and_segments_give_the_bits_of_one_run(small_data, mon
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_full_team_runs_long_segments_and_a_smaller_one_short_ones(small_data, monkeypatch):
+    """While ``team.size`` gives fewer threads than asked for, each team call runs
+    ``SEGMENT_WORK``'s steps (the team is chosen again soon); with all of them,
+    ``FULL_TEAM_SEGMENT_WORK``'s."""
+    X_train, y_train = small_data[0][:1800], small_data[1][:1800]
+    work = 100 * 784 * 20  # multiply-adds of a step
+    monkeypatch.setattr(model, "SEGMENT_WORK", 2 * work * 3)
+    monkeypatch.setattr(model, "FULL_TEAM_SEGMENT_WORK", 2 * work * 7)
+    monkeypatch.setattr(model, "TEAM_MIN_WORK", 1)
+    monkeypatch.setattr(model, "TEAM_CALL_MIN_WORK", 0)
+    monkeypatch.setattr(model, "get_num_threads", lambda: 2)
+    sizes = iter([1, 1, 2, 2])
+    monkeypatch.setattr(model.team, "size", lambda wanted: next(sizes))
+    calls, run = [], model.team.run
+    monkeypatch.setattr(model.team, "run", lambda kernel, size, *args: (
+        calls.append((args[3], args[4], size)), run(kernel, size, *args)))
+    net = quiet(fastmlp.NeuralNetMLP, 784, 20, 10)
+    model.EpochTrainer(net, X_train, y_train, 0.1, 100).run(np.arange(1800))
+    assert calls == [(0, 3, 1), (3, 6, 1), (6, 13, 2), (13, 18, 2)]
