@@ -38,9 +38,10 @@ TEAM_MIN_WORK = 16_384
 # than asked for: its size is chosen again between calls, so a thread pool that was spinning
 # when the epoch began (see fastmlp.team.size) costs the epoch only its first calls.
 SEGMENT_WORK = 1 << 27
-# The same with every thread asked for (~80 ms): each call copies w_h into its tiles and back
-# (2 x 6.4 MB at 1024 x 784), which at one step a call made a 100 x 1024 epoch 28% slower at
-# 2 threads (2-core Zen 5, measured; the chapter's shape gains nothing, loses nothing).
+# The same with every thread asked for (~100 ms on one core): each call copies w_h into its
+# tiles and back (2 x 6.4 MB at 1024 x 784); at one step a call, a 100 x 1024 epoch took 210 ms
+# at 2 threads against 152 ms in calls of 64 times as many steps (2-core Zen 5, measured; the
+# chapter's epoch within the noise).
 FULL_TEAM_SEGMENT_WORK = 1 << 31
 # Multiply-adds below which a team call runs on one thread: starting a worker on another CPU
 # cost ~200 us on a 2-core VM (an idle virtual CPU is woken; 26 us on the same CPU), the
@@ -301,9 +302,9 @@ class EpochTrainer:
         start = first_step
         with single_threaded_blas:
             while start < last_step:
-                self.team_size = _team_size(wanted, 2 * work * (min(start + full, last_step)
-                                                                - start))
-                end = min(start + (full if self.team_size == wanted else short), last_step)
+                steps = min(full, last_step - start)
+                self.team_size = _team_size(wanted, 2 * work * steps)
+                end = start + (steps if self.team_size == wanted else min(short, steps))
                 self._work.sync[:] = 0
                 team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start, end,
                          self.learning_rate, self.activation, params, self._work,

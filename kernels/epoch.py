@@ -90,10 +90,10 @@ def tiles(num_features, batch, num_hidden, itemsize):
     of ``z_h`` (``pieces * batch * num_hidden * itemsize`` bytes; as much ``delta`` repacked
     by BLAS in the weight gradient) exceed ``PARTIAL_BUDGET``: the chapter's 100 x 784 x 50
     keeps 4 x 1, 1000 x 784 x 1024 takes 1 x 4."""
-    tiles = pieces = feature_pieces(num_features)
+    count = pieces = feature_pieces(num_features)
     while pieces > 1 and pieces * batch * num_hidden * itemsize > PARTIAL_BUDGET:
         pieces //= 2
-    return pieces, tiles // pieces
+    return pieces, count // pieces
 
 
 def aligned_empty(shape, dtype):
