@@ -34,15 +34,6 @@ accuracy = reference.accuracy
 # measured (2-core Zen 4 VM, 784 inputs) batch 1, 50 hidden (39,000 a step): 6.3 us a step
 # at 2 threads, 8.6 at 1; batch 2: 14.5 against 13.4 (BLAS calls too small to share).
 TEAM_MIN_WORK = 16_384
-# Multiply-adds of the steps one team call runs (~5 ms on one core) while the team is smaller
-# than asked for: its size is chosen again between calls, so a thread pool that was spinning
-# when the epoch began (see fastmlp.team.size) costs the epoch only its first calls.
-SEGMENT_WORK = 1 << 27
-# The same with every thread asked for (~100 ms on one core): each call copies w_h into its
-# tiles and back (2 x 6.4 MB at 1024 x 784); at one step a call, a 100 x 1024 epoch took 210 ms
-# at 2 threads against 152 ms in calls of 64 times as many steps (2-core Zen 5, measured; the
-# chapter's epoch within the noise).
-FULL_TEAM_SEGMENT_WORK = 1 << 31
 # Multiply-adds below which a team call runs on one thread: starting a worker on another CPU
 # cost ~200 us on a 2-core VM (an idle virtual CPU is woken; 26 us on the same CPU), the
 # time one core takes for ~5M multiply-adds.
@@ -297,19 +288,13 @@ class EpochTrainer:
         work = self.minibatch_size * params.weight_h.size
         tiles = self._work.partial.shape[0] * self._work.num_units
         wanted = max(1, min(get_num_threads(), tiles, work // TEAM_MIN_WORK))
-        short, full = (max(1, segment // (2 * work))
-                       for segment in (SEGMENT_WORK, FULL_TEAM_SEGMENT_WORK))
-        start = first_step
         with single_threaded_blas:
-            while start < last_step:
-                steps = min(full, last_step - start)
-                self.team_size = _team_size(wanted, 2 * work * steps)
-                end = start + (steps if self.team_size == wanted else min(short, steps))
+            for self.team_size, start, end in team.segments(wanted, 2 * work, first_step,
+                                                            last_step, _team_size):
                 self._work.sync[:] = 0
                 team.run(epoch.train_steps, self.team_size, self.X, self.y, order, start, end,
                          self.learning_rate, self.activation, params, self._work,
                          ONE if self.minibatch_size == 1 else None)
-                start = end
 
     def evaluate(self, X, y, minibatch_size=100):
         """The chapter's ``compute_mse_and_acc`` on ``X, y`` checked by :meth:`check_data`

@@ -3,9 +3,9 @@
 The arithmetic is in :mod:`fastmlp.kernels.network` (specification:
 :mod:`fastmlp.reference_deep`). A :class:`Network` holds the weights in one flat
 vector; ``coefs`` and ``intercepts`` are views of it in scikit-learn's layout. A
-:class:`Trainer` checks the data once, allocates the workspaces once, and runs one
-compiled call per thread per epoch, on a team of fastmlp's thread count
-(:func:`fastmlp.threads.limit`, :func:`fastmlp.set_num_threads`); prediction and
+:class:`Trainer` checks the data once, allocates the workspaces once, and runs an epoch
+as a few compiled calls per thread (:func:`fastmlp.team.segments`), on a team of fastmlp's
+thread count (:func:`fastmlp.threads.limit`, :func:`fastmlp.set_num_threads`); prediction and
 :meth:`Network.gradient` run on BLAS's own threads.
 """
 import numpy as np
@@ -36,6 +36,13 @@ TEAM_MIN_WORK = BLAS_PARALLEL_MIN_WORK
 
 def _largest_product(units, rows):
     return rows * int(max(a * b for a, b in zip(units[:-1], units[1:])))
+
+
+def _step_work(units, rows):
+    """Multiply-adds of a training step: every layer's forward product and weight gradient,
+    every hidden layer's input delta."""
+    pairs = [int(a) * int(b) for a, b in zip(units[:-1], units[1:])]
+    return rows * (2 * sum(pairs) + sum(pairs[1:]))
 
 
 def _blas_threads(units, rows):
@@ -259,10 +266,15 @@ class Trainer:
         lo, hi = label_range(order)
         if lo < 0 or hi >= n:
             raise ValueError(f"order holds indices in [{lo}, {hi}], outside [0, {n})")
-        size = team.size(min(get_num_threads(), self.batch_size)) \
-            if _largest_product(self.network.units, self.batch_size) >= TEAM_MIN_WORK else 1
-        state = kn.Team(np.zeros(SYNC_SIZE, np.int64), np.zeros((2, 2, size)), np.zeros(1))
+        units = self.network.units
+        wanted = min(get_num_threads(), self.batch_size) \
+            if _largest_product(units, self.batch_size) >= TEAM_MIN_WORK else 1
+        state = kn.Team(np.zeros(SYNC_SIZE, np.int64), np.zeros((2, 2, wanted)), np.zeros(1))
+        steps = -(-order.shape[0] // self.batch_size)
         with single_threaded_blas:
-            team.run(kn.epoch, size, self.network.kernel_model(), self.X, self.y, order,
-                     self.batch_size, self.ws, self.optimizer, state)
+            for size, start, end in team.segments(wanted, _step_work(units, self.batch_size), 0,
+                                                  steps, lambda wanted, _: team.size(wanted)):
+                state.sync[:] = 0
+                team.run(kn.epoch, size, self.network.kernel_model(), self.X, self.y, order,
+                         start, end, self.batch_size, self.ws, self.optimizer, state)
         return state.total[0] / order.shape[0]

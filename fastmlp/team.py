@@ -38,6 +38,15 @@ _team_threads = set()  # native ids of every team's workers (left out of "runnin
 # 100-250 us to start (2-core VM, measured); spinning, ~15 us: a loop of calls (forward,
 # backward, a NumPy update) keeps its workers awake, and an idle process sleeps soon.
 SPIN_CYCLES = 1 << 23
+# Multiply-adds of the steps one team call of an epoch runs (~5 ms on one core) while the team
+# is smaller than asked for: its size is chosen again between calls, so a thread pool that was
+# spinning when the epoch began (see size) costs the epoch only its first calls.
+SEGMENT_WORK = 1 << 27
+# The same with every thread asked for (~100 ms on one core): a call has its own start-up
+# (the chapter's trainer copies w_h into its tiles and back: 2 x 6.4 MB at 1024 x 784); at one
+# step a call, a 100 x 1024 epoch took 210 ms at 2 threads against 152 ms in calls of 64 times
+# as many steps (2-core Zen 5, measured; the chapter's epoch within the noise).
+FULL_TEAM_SEGMENT_WORK = 1 << 31
 
 
 class _Worker:
@@ -132,6 +141,22 @@ def run(kernel, size, *args):
         error = error or team.workers[slot - 1].error
     if error is not None:
         raise error
+
+
+def segments(wanted, step_work, first_step, last_step, choose):
+    """Yield ``(team size, start, end)``: steps ``first_step:last_step`` of an epoch cut into
+    team calls. ``choose(wanted, work)`` gives the size of a call of ``work`` multiply-adds;
+    a call runs ``FULL_TEAM_SEGMENT_WORK`` of them where it has every thread ``wanted``,
+    ``SEGMENT_WORK`` where it has fewer (chosen again soon). ``step_work``: a step's."""
+    short, full = (max(1, segment // max(1, step_work))
+                   for segment in (SEGMENT_WORK, FULL_TEAM_SEGMENT_WORK))
+    start = first_step
+    while start < last_step:
+        steps = min(full, last_step - start)
+        team_size = choose(wanted, step_work * steps)
+        end = start + (steps if team_size == wanted else min(short, steps))
+        yield team_size, start, end
+        start = end
 
 
 def awake_size(wanted):

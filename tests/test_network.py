@@ -160,6 +160,33 @@ def test_team_epochs_match_twin(monkeypatch, size, units, activation, loss, batc
     np.testing.assert_allclose(losses, twin_losses, rtol=TOL)
 
 
+@pytest.mark.parametrize("solver,momentum,nesterov,lr", SOLVER_CASES[1:])
+def test_epochs_in_segments_on_changing_teams_match_twin(monkeypatch, solver, momentum, nesterov,
+                                                          lr):
+    """An epoch cut into team calls (``team.segments``: a call of ``SEGMENT_WORK``'s steps
+    while the team is smaller than asked for, of ``FULL_TEAM_SEGMENT_WORK``'s once it is
+    full), the team size changing between calls, gives the twin's weights and losses (Adam's
+    step count and the epoch's loss carried across calls)."""
+    import itertools
+
+    from fastmlp import network
+    step_work = 8 * (2 * (6 * 9 + 9 * 5 + 5 * 4) + 9 * 5 + 5 * 4)  # batch 8, [6, 9, 5, 4]
+    calls, run = [], network.team.run
+    monkeypatch.setattr(network, "TEAM_MIN_WORK", 0)
+    monkeypatch.setattr(network.team, "SEGMENT_WORK", 2 * step_work)
+    monkeypatch.setattr(network.team, "FULL_TEAM_SEGMENT_WORK", 3 * step_work)
+    monkeypatch.setattr(network, "get_num_threads", lambda: 3)
+    sizes = itertools.cycle([1, 3, 3, 2, 3, 3])
+    monkeypatch.setattr(network.team, "size", lambda wanted: next(sizes))
+    monkeypatch.setattr(network.team, "run", lambda kernel, k, *args: (
+        calls.append((args[4], args[5], k)), run(kernel, k, *args)))
+    net, expected, losses, twin_losses = epochs_both([6, 9, 5, 4], "relu", "log_loss", solver,
+                                                     momentum, nesterov, lr, np.float64)
+    assert calls == [(0, 2, 1), (2, 5, 3), (5, 6, 3), (0, 2, 2), (2, 5, 3), (5, 6, 3)]
+    assert_close(net.coefs + net.intercepts, expected, TOL)
+    np.testing.assert_allclose(losses, twin_losses, rtol=TOL)
+
+
 @pytest.mark.parametrize("solver,momentum,nesterov,lr", SOLVER_CASES[::3])
 def test_float32_epochs_close_to_twin(solver, momentum, nesterov, lr):
     net, expected, losses, twin_losses = epochs_both([6, 9, 5, 4], "relu", "log_loss", solver,

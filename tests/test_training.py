@@ -75,8 +75,8 @@ def test_runs_of_odd_steps_and_segments_give_the_bits_of_one_run(small_data, mon
     for cuts, segment_steps in (((0, None), None), ((0, 3, 8, None), None), ((0, None), 3)):
         if segment_steps is not None:
             work = batch * 784 * 20
-            monkeypatch.setattr(model, "SEGMENT_WORK", 2 * work * segment_steps)
-            monkeypatch.setattr(model, "FULL_TEAM_SEGMENT_WORK", 2 * work * segment_steps)
+            monkeypatch.setattr(model.team, "SEGMENT_WORK", 2 * work * segment_steps)
+            monkeypatch.setattr(model.team, "FULL_TEAM_SEGMENT_WORK", 2 * work * segment_steps)
         net = quiet(fastmlp.NeuralNetMLP, 784, 20, 10)
         trainer = model.EpochTrainer(net, X_train, y_train, 0.1, batch)
         for first, last in zip(cuts[:-1], cuts[1:]):
@@ -93,8 +93,8 @@ def test_a_full_team_runs_long_segments_and_a_smaller_one_short_ones(small_data,
     ``FULL_TEAM_SEGMENT_WORK``'s."""
     X_train, y_train = small_data[0][:1800], small_data[1][:1800]
     work = 100 * 784 * 20  # multiply-adds of a step
-    monkeypatch.setattr(model, "SEGMENT_WORK", 2 * work * 3)
-    monkeypatch.setattr(model, "FULL_TEAM_SEGMENT_WORK", 2 * work * 7)
+    monkeypatch.setattr(model.team, "SEGMENT_WORK", 2 * work * 3)
+    monkeypatch.setattr(model.team, "FULL_TEAM_SEGMENT_WORK", 2 * work * 7)
     monkeypatch.setattr(model, "TEAM_MIN_WORK", 1)
     monkeypatch.setattr(model, "TEAM_CALL_MIN_WORK", 0)
     monkeypatch.setattr(model, "get_num_threads", lambda: 2)
