@@ -296,8 +296,7 @@ def gradient(model, x, y, ws):
 def _step(params, grads, opt, t, lo, hi, alpha, inv_n):
     """``grads[lo:hi] = (grads + alpha * params) * inv_n`` (scikit-learn's gradient from the
     summed one), then, unless ``opt`` is None, optimiser step ``t`` (counted from 1) on
-    ``params[lo:hi]`` (scikit-learn's ``_get_updates``), in one pass over the range where
-    there were two (on a 2-core Zen 4 the difference was within the noise: docs/bench.md).
+    ``params[lo:hi]`` (scikit-learn's ``_get_updates``), in one pass over the range.
     Returns the sum of squares of ``params[lo:hi]`` before the step (float64)."""
     dtype = params.dtype.type  # scalars in the weights' dtype, as NumPy's scalar * array
     # Views indexed from 0: with range(lo, hi) Numba's negative-index check stays in the loop
